@@ -1,0 +1,195 @@
+//! Errors a user can cause: each is an `Err` (or, for a panic, a panic in the awaiting
+//! task), and the process goes on.
+
+use async_wasm::prelude::*;
+use futures::FutureExt;
+use tests::{pending, pooled_engine};
+use wasmtime::{Caller, Config, Engine, Func, Instance, Linker, Module, Store, Trap};
+
+#[derive(Debug, PartialEq)]
+struct NotFound(i32);
+
+impl std::fmt::Display for NotFound {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "key {} not found", self.0)
+    }
+}
+
+impl std::error::Error for NotFound {}
+
+const CALL_HOST: &str = r#"(module
+    (import "env" "host" (func $host (param i32) (result i32)))
+    (func (export "run") (param i32) (result i32) (call $host (local.get 0))))"#;
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_wrong_signature_is_an_error() -> wasmtime::Result<()> {
+    let engine = Engine::default();
+    let mut store = Store::new(&engine, ());
+    let f = Func::wrap(&mut store, |x: i32| x);
+    let getter = f.get_async();
+    assert!(getter.get0::<i32>(&store).is_err(), "too few parameters");
+    assert!(getter.get2::<i32, i32, i32>(&store).is_err(), "too many");
+    assert!(
+        getter.get1::<i64, i32>(&store).is_err(),
+        "wrong parameter type"
+    );
+    let err = getter.get1::<i32, f32>(&store).unwrap_err();
+    assert!(format!("{err:?}").contains("type mismatch"), "{err:?}");
+    assert_eq!(
+        getter.get1::<i32, i32>(&store)?.call(&mut store, 3).await?,
+        3
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_host_error_comes_back_with_its_type() -> wasmtime::Result<()> {
+    let engine = Engine::default();
+    let module = Module::new(&engine, CALL_HOST)?;
+    let mut store = Store::new(&engine, ());
+    let host = Func::wrap_async1(&mut store, |_: Caller<'_, ()>, key: i32| {
+        Box::new(async move {
+            pending(1).await;
+            if key < 0 {
+                Err(wasmtime::Error::new(NotFound(key)))
+            } else {
+                Ok(key)
+            }
+        })
+    });
+    let instance = Instance::new_async(&mut store, &module, &[host.into()]).await?;
+    let run = instance.get_func(&mut store, "run").unwrap();
+    let run = run.get_async().get1::<i32, i32>(&store)?;
+    let err = run.call(&mut store, -4).await.unwrap_err();
+    assert_eq!(err.downcast_ref::<NotFound>(), Some(&NotFound(-4)));
+    assert_eq!(
+        run.call(&mut store, 4).await?,
+        4,
+        "the store is usable after"
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_trap_comes_back_as_a_trap() -> wasmtime::Result<()> {
+    let engine = Engine::default();
+    let module = Module::new(
+        &engine,
+        r#"(module (func (export "div") (param i32) (result i32)
+            (i32.div_s (i32.const 1) (local.get 0))))"#,
+    )?;
+    let mut store = Store::new(&engine, ());
+    let instance = Instance::new_async(&mut store, &module, &[]).await?;
+    let div = instance.get_func(&mut store, "div").unwrap();
+    let div = div.get_async().get1::<i32, i32>(&store)?;
+    let err = div.call(&mut store, 0).await.unwrap_err();
+    assert_eq!(
+        err.downcast_ref::<Trap>(),
+        Some(&Trap::IntegerDivisionByZero)
+    );
+    assert_eq!(div.call(&mut store, 1).await?, 1);
+    Ok(())
+}
+
+async fn endless_recursion(engine: &Engine) -> wasmtime::Result<()> {
+    let module = Module::new(
+        engine,
+        r#"(module
+            (import "env" "host" (func $host (param i32) (result i32)))
+            (func $down (export "down") (param i32) (result i32)
+                (i32.add (call $down (call $host (local.get 0))) (i32.const 1))))"#,
+    )?;
+    let mut store = Store::new(engine, ());
+    let host = Func::wrap_async1(&mut store, |_: Caller<'_, ()>, x: i32| {
+        Box::new(async move { x + 1 })
+    });
+    let instance = Instance::new_async(&mut store, &module, &[host.into()]).await?;
+    let down = instance.get_func(&mut store, "down").unwrap();
+    let down = down.get_async().get1::<i32, i32>(&store)?;
+    let err = down.call(&mut store, 0).await.unwrap_err();
+    assert_eq!(err.downcast_ref::<Trap>(), Some(&Trap::StackOverflow));
+    Ok(())
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn endless_recursion_is_a_stack_overflow_trap() -> wasmtime::Result<()> {
+    endless_recursion(&Engine::default()).await?;
+    let pool = StackPool::new(1 << 20);
+    endless_recursion(&pooled_engine(&pool)).await?;
+    // A small pool, with wasm's share of the stack lowered to fit it.
+    let pool = StackPool::new(256 * 1024);
+    let mut config = Config::new();
+    config.max_wasm_stack(128 * 1024);
+    pool.configure(&mut config);
+    endless_recursion(&Engine::new(&config)?).await?;
+    assert_eq!(pool.stats().in_use, 0);
+    Ok(())
+}
+
+#[test]
+fn a_pool_smaller_than_max_wasm_stack_is_an_engine_error() {
+    let pool = StackPool::new(64 * 1024);
+    let mut config = Config::new();
+    pool.configure(&mut config);
+    let err = Engine::new(&config).err().unwrap();
+    assert!(err.to_string().contains("max_wasm_stack"), "{err}");
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_panic_in_a_host_future_resumes_in_the_awaiting_task() -> wasmtime::Result<()> {
+    let pool = StackPool::new(1 << 20);
+    let engine = pooled_engine(&pool);
+    let module = Module::new(&engine, CALL_HOST)?;
+    let mut linker = Linker::new(&engine);
+    linker.func_wrap_async1("env", "host", |_: Caller<'_, ()>, x: i32| {
+        Box::new(async move {
+            pending(2).await;
+            if x == 0 {
+                panic!("host panicked on purpose");
+            }
+            x
+        })
+    })?;
+    let mut store = Store::new(&engine, ());
+    let instance = linker.instantiate_async(&mut store, &module).await?;
+    let run = instance.get_func(&mut store, "run").unwrap();
+    let run = run.get_async().get1::<i32, i32>(&store)?;
+    let caught = std::panic::AssertUnwindSafe(run.call(&mut store, 0))
+        .catch_unwind()
+        .await;
+    let payload = caught.expect_err("the panic reaches the awaiting task");
+    assert_eq!(
+        payload.downcast_ref::<&str>(),
+        Some(&"host panicked on purpose")
+    );
+    drop(store);
+    assert_eq!(pool.stats().in_use, 0);
+
+    // On a spawned task the panic is the task's, and the runtime goes on.
+    let (engine2, linker2, module2) = (engine.clone(), linker.clone(), module.clone());
+    let joined = tokio::spawn(async move {
+        let mut store = Store::new(&engine2, ());
+        let instance = linker2.instantiate_async(&mut store, &module2).await?;
+        let run = instance.get_func(&mut store, "run").unwrap();
+        run.get_async()
+            .get1::<i32, i32>(&store)?
+            .call(&mut store, 0)
+            .await
+    })
+    .await;
+    assert!(joined.unwrap_err().is_panic());
+    assert_eq!(pool.stats().in_use, 0);
+    Ok(())
+}
+
+#[test]
+fn invalid_stack_sizes_are_errors() {
+    assert!(Stack::new(0).is_err());
+    let err = Stack::new(1 << 40).unwrap_err();
+    assert!(err.to_string().contains("at most"), "{err}");
+    let pool = StackPool::new(0);
+    assert!(pool.prewarm(1).is_err());
+    let pool = StackPool::new(1 << 16);
+    let err = pool.put(Stack::new(1 << 17).unwrap()).unwrap_err();
+    assert!(err.to_string().contains("bytes"), "{err}");
+}
