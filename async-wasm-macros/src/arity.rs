@@ -130,8 +130,41 @@ fn doc_lines(text: &str) -> TokenStream {
     text.lines().map(|line| quote!(#[doc = #line])).collect()
 }
 
+/// The bounds of a `wrap_asyncN`-shaped callback `F` (a `Caller`, then N wasm parameters,
+/// returning a boxed host future), shared by `FuncExt` and `LinkerExt`.
+fn host_callback_bounds(a: &Arity) -> TokenStream {
+    let tys = &a.tys;
+    quote! {
+        F: for<'a> ::core::ops::Fn(
+                ::wasmtime::Caller<'a, T>,
+                #(#tys),*
+            ) -> ::std::boxed::Box<
+                dyn crate::HostFuture<Output = R> + ::core::marker::Send + 'a,
+            > + ::core::marker::Send
+            + ::core::marker::Sync
+            + 'static,
+        #(#tys: ::wasmtime::WasmTy,)*
+        R: ::wasmtime::WasmRet,
+        T: ::core::marker::Send + 'static,
+    }
+}
+
+/// The closure handed to wasmtime's `wrap_async` / `func_wrap_async`: it takes wasmtime's
+/// parameter tuple, calls `func` with the parameters spread out, and upcasts the
+/// `Box<dyn HostFuture>` to the `Box<dyn Future>` wasmtime wants (no allocation).
+fn forwarding_closure(a: &Arity) -> TokenStream {
+    let Arity { tys, args, .. } = a;
+    quote! {
+        move |caller: ::wasmtime::Caller<'_, T>, (#(#args,)*): (#(#tys,)*)|
+              -> ::std::boxed::Box<
+            dyn ::core::future::Future<Output = R> + ::core::marker::Send + '_,
+        > { func(caller, #(#args),*) }
+    }
+}
+
 fn func_ext(a: &Arity) -> TokenStream {
-    let Arity { n, tys, args } = a;
+    let Arity { n, tys, .. } = a;
+    let (bounds, forward) = (host_callback_bounds(a), forwarding_closure(a));
     let name = a.method("wrap_async");
     let (types, params, call_args, sum, expected) = (
         a.example_types(),
@@ -171,31 +204,19 @@ assert_eq!(v, {expected});
             func: F,
         ) -> Self
         where
-            F: for<'a> ::core::ops::Fn(
-                    ::wasmtime::Caller<'a, T>,
-                    #(#tys),*
-                ) -> ::std::boxed::Box<
-                    dyn crate::HostFuture<Output = R> + ::core::marker::Send + 'a,
-                > + ::core::marker::Send
-                + ::core::marker::Sync
-                + 'static,
-            #(#tys: ::wasmtime::WasmTy,)*
-            R: ::wasmtime::WasmRet,
-            T: ::core::marker::Send + 'static,
+            #bounds
         {
             <Self as crate::func_ext::sealed::Sealed>::from_func(::wasmtime::Func::wrap_async(
                 store,
-                move |caller: ::wasmtime::Caller<'_, T>, (#(#args,)*): (#(#tys,)*)|
-                      -> ::std::boxed::Box<
-                    dyn ::core::future::Future<Output = R> + ::core::marker::Send + '_,
-                > { func(caller, #(#args),*) },
+                #forward,
             ))
         }
     }
 }
 
 fn linker_ext(a: &Arity) -> TokenStream {
-    let Arity { n, tys, args } = a;
+    let Arity { n, tys, .. } = a;
+    let (bounds, forward) = (host_callback_bounds(a), forwarding_closure(a));
     let name = a.method("func_wrap_async");
     let (types, params, call_args, sum, expected) = (
         a.example_types(),
@@ -240,25 +261,12 @@ assert_eq!(v, {expected});
             func: F,
         ) -> ::wasmtime::Result<&mut Self>
         where
-            F: for<'a> ::core::ops::Fn(
-                    ::wasmtime::Caller<'a, T>,
-                    #(#tys),*
-                ) -> ::std::boxed::Box<
-                    dyn crate::HostFuture<Output = R> + ::core::marker::Send + 'a,
-                > + ::core::marker::Send
-                + ::core::marker::Sync
-                + 'static,
-            #(#tys: ::wasmtime::WasmTy,)*
-            R: ::wasmtime::WasmRet,
-            T: ::core::marker::Send + 'static,
+            #bounds
         {
             crate::linker_ext::sealed::Sealed::linker_mut(self).func_wrap_async(
                 module,
                 name,
-                move |caller: ::wasmtime::Caller<'_, T>, (#(#args,)*): (#(#tys,)*)|
-                      -> ::std::boxed::Box<
-                    dyn ::core::future::Future<Output = R> + ::core::marker::Send + '_,
-                > { func(caller, #(#args),*) },
+                #forward,
             )?;
             ::core::result::Result::Ok(self)
         }

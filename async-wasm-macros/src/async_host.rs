@@ -185,12 +185,17 @@ fn caller_type(ty: &Type) -> Option<&syn::PathSegment> {
 fn check_param_count(func: &ItemFn, has_caller: bool) -> syn::Result<()> {
     let wasm_params = func.sig.inputs.iter().skip(usize::from(has_caller));
     if let Some(extra) = wasm_params.clone().nth(MAX_WASM_PARAMS) {
+        let after = if has_caller {
+            " after the `Caller`"
+        } else {
+            ""
+        };
         return Err(syn::Error::new_spanned(
             extra,
             format!(
-                "`#[async_host]` functions take at most {MAX_WASM_PARAMS} wasm parameters \
-                 (after the `Caller`), as `wrap_async0..=wrap_async15` do; this is parameter {}",
-                wasm_params.count().min(MAX_WASM_PARAMS + 1)
+                "`#[async_host]` functions take at most {MAX_WASM_PARAMS} wasm parameters\
+                 {after}, as wasmtime's typed host functions do; this is parameter {}",
+                MAX_WASM_PARAMS + 1
             ),
         ));
     }

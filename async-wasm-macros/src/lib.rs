@@ -56,9 +56,17 @@ use proc_macro::TokenStream;
 /// `unsafe`, `extern` or variadic fn, or arguments to the attribute.
 #[proc_macro_attribute]
 pub fn async_host(args: TokenStream, item: TokenStream) -> TokenStream {
-    async_host::expand(args.into(), item.into())
-        .unwrap_or_else(syn::Error::into_compile_error)
-        .into()
+    let item = proc_macro2::TokenStream::from(item);
+    match async_host::expand(args.into(), item.clone()) {
+        Ok(expanded) => expanded.into(),
+        // The item stays as written next to the error, so the one error is all the user
+        // sees: no "cannot find function" or "unused import" in its wake.
+        Err(error) => {
+            let mut out = error.into_compile_error();
+            out.extend(item);
+            out.into()
+        }
+    }
 }
 
 /// Generates one arity-indexed family of async-wasm's API for a range of arities.

@@ -81,6 +81,11 @@ pub use linker_ext::LinkerExt;
 pub use pool::{StackPool, StackPoolStats};
 pub use stack::Stack;
 
+// The README's examples run as doctests too.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;
+
 /// The names most programs need: `use async_wasm::prelude::*;`.
 ///
 /// # Example

@@ -2,7 +2,7 @@
 
 use async_wasm::prelude::*;
 use tests::{DropCounter, poll_once, pooled_engine};
-use wasmtime::{Caller, Linker, Module, Store};
+use wasmtime::{Caller, Engine, Linker, Module, Store};
 
 const GUEST: &str = r#"(module
     (import "env" "wait" (func $wait (param i32) (result i32)))
@@ -18,13 +18,11 @@ struct State {
     drops: DropCounter,
 }
 
-#[tokio::test(flavor = "current_thread")]
-async fn dropping_a_suspended_call_runs_destructors_and_keeps_the_store() -> wasmtime::Result<()> {
-    let pool = StackPool::new(1 << 20);
-    let engine = pooled_engine(&pool);
-    let module = Module::new(&engine, GUEST)?;
-    let mut linker = Linker::new(&engine);
-    linker.func_wrap_async1("env", "wait", |caller: Caller<'_, State>, x: i32| {
+/// `env.wait` returns its argument plus `add`, after waiting forever if the store says so,
+/// and holds a drop guard while it runs.
+fn linker(engine: &Engine, add: i32) -> wasmtime::Result<Linker<State>> {
+    let mut linker = Linker::new(engine);
+    linker.func_wrap_async1("env", "wait", move |caller: Caller<'_, State>, x: i32| {
         let guard = caller.data().drops.guard();
         let forever = caller.data().wait_forever;
         Box::new(async move {
@@ -32,9 +30,18 @@ async fn dropping_a_suspended_call_runs_destructors_and_keeps_the_store() -> was
             if forever {
                 std::future::pending::<()>().await;
             }
-            x + 1
+            x + add
         })
     })?;
+    Ok(linker)
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn dropping_a_suspended_call_runs_destructors_and_keeps_the_store() -> wasmtime::Result<()> {
+    let pool = StackPool::new(1 << 20);
+    let engine = pooled_engine(&pool);
+    let module = Module::new(&engine, GUEST)?;
+    let linker = linker(&engine, 1)?;
     let drops = DropCounter::default();
     let mut store = Store::new(
         &engine,
@@ -95,18 +102,7 @@ async fn timeouts_cancel_calls_and_the_pool_gets_every_stack_back() -> wasmtime:
     let pool = StackPool::new(1 << 20).max_idle(4);
     let engine = pooled_engine(&pool);
     let module = Module::new(&engine, GUEST)?;
-    let mut linker = Linker::new(&engine);
-    linker.func_wrap_async1("env", "wait", |caller: Caller<'_, State>, x: i32| {
-        let guard = caller.data().drops.guard();
-        let forever = caller.data().wait_forever;
-        Box::new(async move {
-            let _guard = guard;
-            if forever {
-                tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
-            }
-            x
-        })
-    })?;
+    let linker = linker(&engine, 0)?;
     let drops = DropCounter::default();
     let mut tasks = Vec::new();
     for i in 0..32 {

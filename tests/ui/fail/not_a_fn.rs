@@ -1,0 +1,6 @@
+use async_wasm::async_host;
+
+#[async_host]
+struct Lookup;
+
+fn main() {}

@@ -1,0 +1,8 @@
+use async_wasm::async_host;
+
+#[async_host]
+async unsafe fn lookup(key: i32) -> i32 {
+    key
+}
+
+fn main() {}
