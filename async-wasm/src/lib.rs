@@ -49,7 +49,9 @@
 //! - [`LinkerExt`] on [`wasmtime::Linker`]: `func_wrap_async0..=15`.
 //! - [`macro@async_host`]: plain `async fn`s become host functions those accept as they are.
 //! - [`Stack`] and [`StackPool`]: the stacks guests run on, pooled so that a store per
-//!   request does not map and unmap a stack each time.
+//!   request does not map and unmap a stack each time, and bounded with
+//!   [`StackPool::max_stacks`].
+//! - [`EpochTicker`]: makes guests in long loops yield to the executor.
 //!
 //! wasmtime 48 has inherent `Func::wrap_async`, `Func::new_async` and `Func::call_async`,
 //! which win method resolution; this crate's versions of those three are called through the
@@ -64,6 +66,7 @@
 
 #![deny(missing_docs)]
 
+mod epoch;
 mod func_ext;
 mod getter;
 mod host_future;
@@ -73,6 +76,7 @@ mod pool;
 mod stack;
 
 pub use async_wasm_macros::async_host;
+pub use epoch::EpochTicker;
 pub use func_ext::FuncExt;
 pub use getter::{AsyncGetter, AsyncTypedFunc};
 pub use host_future::HostFuture;

@@ -193,3 +193,17 @@ fn invalid_stack_sizes_are_errors() {
     let err = pool.put(Stack::new(1 << 17).unwrap()).unwrap_err();
     assert!(err.to_string().contains("bytes"), "{err}");
 }
+
+#[test]
+fn an_invalid_module_is_an_error() {
+    let engine = Engine::default();
+    assert!(Module::new(&engine, "(module (func (result i32)))").is_err());
+    assert!(Module::new(&engine, b"\0asm garbage").is_err());
+    assert!(
+        Module::new(
+            &engine,
+            "(module (func (export \"f\") (result i32) i32.const 1))"
+        )
+        .is_ok()
+    );
+}

@@ -247,3 +247,23 @@ fn a_suspended_call_can_be_polled_from_many_threads() {
     tx.send(9).unwrap();
     assert_eq!(futures::executor::block_on(call).unwrap(), 9);
 }
+
+#[test]
+fn a_call_created_polled_and_dropped_on_three_threads() {
+    let pool = StackPool::new(1 << 20);
+    let engine = pooled_engine(&pool);
+    // Created on this thread, polled until suspended on a second, dropped on a third.
+    let (tx, mut call) = start_call(&engine);
+    call = std::thread::spawn(move || {
+        assert!(poll_once(&mut call).is_pending());
+        call
+    })
+    .join()
+    .unwrap();
+    assert_eq!(pool.stats().in_use, 1);
+    std::thread::spawn(move || drop(call)).join().unwrap();
+    // The store went with the future: its stack is back, and the host future is gone
+    // (its channel receiver with it).
+    assert_eq!(pool.stats().in_use, 0);
+    assert!(tx.send(1).is_err());
+}

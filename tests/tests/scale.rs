@@ -1,0 +1,112 @@
+//! Scale: tens of thousands of guests suspended at once on one thread, and a bounded pool
+//! that turns "too many" into clean errors for the excess only.
+
+use std::sync::Arc;
+
+use async_wasm::prelude::*;
+use futures::stream::{FuturesUnordered, StreamExt};
+use tests::pooled_engine;
+use tokio::sync::Semaphore;
+use wasmtime::{Caller, Engine, Linker, Module, Store};
+
+const GUEST: &str = r#"(module
+    (import "env" "wait" (func $wait (param i32) (result i32)))
+    (func (export "run") (param i32) (result i32)
+        (i32.add (call $wait (local.get 0)) (i32.const 1))))"#;
+
+/// `env.wait` waits for a permit of the store's semaphore, then doubles its argument.
+fn linker(engine: &Engine) -> Linker<Arc<Semaphore>> {
+    let mut linker = Linker::new(engine);
+    linker
+        .func_wrap_async1(
+            "env",
+            "wait",
+            |caller: Caller<'_, Arc<Semaphore>>, x: i32| {
+                let gate = caller.data().clone();
+                Box::new(async move {
+                    gate.acquire().await.expect("never closed").forget();
+                    x * 2
+                })
+            },
+        )
+        .unwrap();
+    linker
+}
+
+/// Starts `guests` guests, each suspended in `env.wait` until the gate opens. Returns each
+/// guest's result (or error) once the gate is opened for all of them.
+async fn run_gated(
+    engine: &Engine,
+    pool: &StackPool,
+    guests: usize,
+    expect_in_use: usize,
+) -> Vec<wasmtime::Result<i32>> {
+    let module = Module::new(engine, GUEST).unwrap();
+    let linker = linker(engine);
+    let gate = Arc::new(Semaphore::new(0));
+    let mut calls: FuturesUnordered<_> = (0..guests)
+        .map(|id| {
+            let (linker, module) = (&linker, &module);
+            let mut store = Store::new(engine, gate.clone());
+            async move {
+                let instance = linker.instantiate_async(&mut store, module).await?;
+                let run = instance.get_func(&mut store, "run").unwrap();
+                let run = run.get_async().get1::<i32, i32>(&store)?;
+                let out = run.call(&mut store, id as i32).await?;
+                assert_eq!(out, id as i32 * 2 + 1);
+                wasmtime::Result::<i32>::Ok(out)
+            }
+        })
+        .collect();
+    // Poll every guest until it waits; the ones that fail finish here.
+    let mut results = Vec::new();
+    while let std::task::Poll::Ready(Some(result)) = futures::poll!(calls.next()) {
+        results.push(result);
+    }
+    assert_eq!(pool.stats().in_use, expect_in_use, "suspended at once");
+    gate.add_permits(guests);
+    results.extend(calls.collect::<Vec<_>>().await);
+    results
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn twenty_thousand_guests_suspended_on_one_thread() {
+    const GUESTS: usize = 20_000;
+    let pool = StackPool::new(1 << 20);
+    let engine = pooled_engine(&pool);
+    let results = run_gated(&engine, &pool, GUESTS, GUESTS).await;
+    assert_eq!(results.len(), GUESTS);
+    let mut outs: Vec<i32> = results.into_iter().map(|r| r.unwrap()).collect();
+    outs.sort_unstable();
+    assert!(
+        outs.iter()
+            .enumerate()
+            .all(|(id, &out)| out == id as i32 * 2 + 1)
+    );
+    let stats = pool.stats();
+    assert_eq!((stats.in_use, stats.created), (0, GUESTS as u64));
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_bounded_pool_fails_exactly_the_excess() {
+    const GUESTS: usize = 5_000;
+    const BOUND: usize = 1_000;
+    let pool = StackPool::new(1 << 20).max_stacks(BOUND).max_idle(100);
+    let engine = pooled_engine(&pool);
+    let results = run_gated(&engine, &pool, GUESTS, BOUND).await;
+    let (ok, failed): (Vec<_>, Vec<_>) = results.into_iter().partition(|r| r.is_ok());
+    assert_eq!((ok.len(), failed.len()), (BOUND, GUESTS - BOUND));
+    for err in failed {
+        let err = err.unwrap_err();
+        assert!(
+            format!("{err:?}").contains("max_stacks bound of 1000"),
+            "{err:?}"
+        );
+    }
+    let stats = pool.stats();
+    assert_eq!((stats.in_use, stats.idle), (0, 100));
+
+    // With the load gone the same engine serves new guests.
+    let results = run_gated(&engine, &pool, 10, 10).await;
+    assert!(results.iter().all(|r| r.is_ok()));
+}
