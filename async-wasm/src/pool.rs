@@ -184,6 +184,40 @@ impl StackPool {
         config.with_host_stack(Arc::new(PoolStackCreator(self.shared.clone())));
     }
 
+    /// Makes an engine from `config` with this pool [`configure`](StackPool::configure)d
+    /// in, so that a configuration the pool cannot serve is reported in the pool's terms.
+    ///
+    /// # Errors
+    ///
+    /// As [`Engine::new`](wasmtime::Engine::new), with the pool's stack size added to the
+    /// error: most often, a pool smaller than the config's `max_wasm_stack`.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use async_wasm::StackPool;
+    /// use wasmtime::Config;
+    ///
+    /// let engine = StackPool::new(1 << 20).engine(&Config::new())?;
+    /// # let _ = engine;
+    /// let err = StackPool::new(64 * 1024).engine(&Config::new()).unwrap_err();
+    /// assert!(format!("{err:?}").contains("Config::max_wasm_stack"), "{err:?}");
+    /// # wasmtime::Result::<()>::Ok(())
+    /// ```
+    pub fn engine(&self, config: &wasmtime::Config) -> wasmtime::Result<wasmtime::Engine> {
+        let mut config = config.clone();
+        self.configure(&mut config);
+        wasmtime::Engine::new(&config).map_err(|err| {
+            err.context(format!(
+                "cannot make an engine with a StackPool of {} KiB stacks: wasm's share of each \
+                 stack, Config::max_wasm_stack (512 KiB unless set), must fit in it, with room \
+                 left for host functions; make the pool with a larger StackPool::new(size), or \
+                 lower max_wasm_stack",
+                self.shared.stack_size / 1024
+            ))
+        })
+    }
+
     /// Allocates stacks until `n` are idle, or [`max_idle`](StackPool::max_idle) if it is
     /// lower, so the first stores do not pay for them.
     ///

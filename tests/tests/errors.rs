@@ -133,6 +133,12 @@ fn a_pool_smaller_than_max_wasm_stack_is_an_engine_error() {
     pool.configure(&mut config);
     let err = Engine::new(&config).err().unwrap();
     assert!(err.to_string().contains("max_wasm_stack"), "{err}");
+    // Through the pool, the error says which settings to change, in the pool's terms.
+    let err = pool.engine(&Config::new()).unwrap_err();
+    let message = format!("{err:?}");
+    assert!(message.contains("StackPool of 64 KiB stacks"), "{message}");
+    assert!(message.contains("Config::max_wasm_stack"), "{message}");
+    assert!(message.contains("StackPool::new"), "{message}");
 }
 
 #[tokio::test(flavor = "current_thread")]

@@ -41,7 +41,18 @@ async fn run_gated(
     guests: usize,
     expect_in_use: usize,
 ) -> Vec<wasmtime::Result<i32>> {
-    let module = Module::new(engine, GUEST).unwrap();
+    run_gated_module(engine, pool, GUEST, guests, expect_in_use).await
+}
+
+/// [`run_gated`] with another guest of the same interface.
+async fn run_gated_module(
+    engine: &Engine,
+    pool: &StackPool,
+    wat: &str,
+    guests: usize,
+    expect_in_use: usize,
+) -> Vec<wasmtime::Result<i32>> {
+    let module = Module::new(engine, wat).unwrap();
     let linker = linker(engine);
     let gate = Arc::new(Semaphore::new(0));
     let mut calls: FuturesUnordered<_> = (0..guests)
@@ -109,4 +120,22 @@ async fn a_bounded_pool_fails_exactly_the_excess() {
     // With the load gone the same engine serves new guests.
     let results = run_gated(&engine, &pool, 10, 10).await;
     assert!(results.iter().all(|r| r.is_ok()));
+}
+
+/// The load that aborted a process before the bound: 40,000 guests with a memory page at
+/// once, beyond what `vm.max_map_count` allows. With `max_stacks(10_000)` the excess fails
+/// cleanly. Heavy (a minute, a few GiB of address space): run it with
+/// `cargo test --release -p tests --test scale -- --ignored`.
+#[tokio::test(flavor = "current_thread")]
+#[ignore = "heavy: run with --ignored, in release"]
+async fn forty_thousand_guests_with_memory_against_a_bound() {
+    const GUESTS: usize = 40_000;
+    const BOUND: usize = 10_000;
+    let pool = StackPool::new(1 << 20).max_stacks(BOUND).max_idle(0);
+    let engine = pooled_engine(&pool);
+    let memory_guest = GUEST.replace("(func (export", "(memory 1) (func (export");
+    let results = run_gated_module(&engine, &pool, &memory_guest, GUESTS, BOUND).await;
+    let failed = results.iter().filter(|r| r.is_err()).count();
+    assert_eq!((GUESTS - failed, failed), (BOUND, GUESTS - BOUND));
+    assert_eq!(pool.stats().in_use, 0);
 }

@@ -304,8 +304,16 @@ fn quiet_planned_panics() {
     });
 }
 
+fn cases() -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|cases| cases.parse().ok())
+        .unwrap_or(24)
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+    // 24 schedules per run keeps CI fast; PROPTEST_CASES=2000 (say) runs a longer search.
+    #![proptest_config(ProptestConfig { cases: cases(), ..ProptestConfig::default() })]
 
     #[test]
     fn schedules_on_one_thread(plans in prop::collection::vec(plan(), 1..=64)) {
