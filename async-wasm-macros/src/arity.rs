@@ -340,10 +340,11 @@ fn typed_call(a: &Arity) -> TokenStream {
         "Calls the function with {n} argument(s) on a wasmtime fiber.
 
 `store` is anything that gives mutable access to the store: `&mut Store<T>`, or
-`&mut Caller<'_, T>` inside a host function. The returned future owns everything it needs
-(it does not borrow `self`) and is `Send` when the store's data is. It resolves to the
-results, or to the error that ended the call: a [`Trap`](wasmtime::Trap), or the error a host
-function returned (downcast it to its own type).
+`&mut Caller<'_, T>` inside a host function. The returned future is wasmtime's own
+[`TypedFunc::call_async`](wasmtime::TypedFunc::call_async) future: it borrows `self` (clone
+the handle into a task that must own it) and is `Send` when the store's data is. It resolves
+to the results, or to the error that ended the call: a [`Trap`](wasmtime::Trap), or the
+error a host function returned (downcast it to its own type).
 
 # Example
 
@@ -361,17 +362,18 @@ function returned (downcast it to its own type).
             #[allow(clippy::too_many_arguments)]
             pub fn call<S>(
                 &self,
-                mut store: S,
+                store: S,
                 #(#args: #tys),*
-            ) -> impl ::core::future::Future<Output = ::wasmtime::Result<R>> + use<S, #(#tys,)* R>
+            ) -> impl ::core::future::Future<Output = ::wasmtime::Result<R>>
+                   + use<'_, S, #(#tys,)* R>
             where
                 S: ::wasmtime::AsContextMut,
                 S::Data: ::core::marker::Send,
                 (#(#tys,)*): ::core::marker::Sync,
                 R: ::core::marker::Sync,
             {
-                let typed = self.typed().clone();
-                async move { typed.call_async(&mut store, (#(#args,)*)).await }
+                // wasmtime's own future, as it is: no clone of the handle, no extra state.
+                self.typed().call_async(store, (#(#args,)*))
             }
         }
     }

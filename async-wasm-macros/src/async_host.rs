@@ -3,8 +3,8 @@
 //! With a `Caller` first, the fn becomes (async-trait style)
 //!
 //! ```text
-//! fn name<'__caller, ..>(caller: Caller<'__caller, T>, a: A, ..)
-//!     -> Box<dyn HostFuture<Output = R> + Send + '__caller>
+//! fn name<'__async_host_caller, ..>(caller: Caller<'__async_host_caller, T>, a: A, ..)
+//!     -> Box<dyn HostFuture<Output = R> + Send + '__async_host_caller>
 //! { Box::new(async move { let caller = caller; let a = a; ..; body }) }
 //! ```
 //!
@@ -46,7 +46,7 @@ pub fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
         ReturnType::Default => quote!(()),
         ReturnType::Type(_, ty) => quote!(#ty),
     };
-    let bindings = bind_params(&mut func);
+    let bindings = bind_params(&mut func, caller.as_ref());
     let body = &func.block;
     // The future is built with the span of the user's body: if it is not `Send`, the
     // compiler points at their code, not at ours.
@@ -205,14 +205,14 @@ fn check_param_count(func: &ItemFn, has_caller: bool) -> syn::Result<()> {
 /// Names every parameter so the async block can move it in, and returns the `let`s that
 /// rebind the user's patterns (`mut x`, `(a, b)`, `_`) inside the block. Moving every
 /// argument in keeps Rust's drop order: arguments live as long as the body, as in an
-/// `async fn`. Also names an elided `Caller` lifetime.
-fn bind_params(func: &mut ItemFn) -> Vec<TokenStream> {
-    let named_caller = find_caller(func).ok().flatten();
+/// `async fn`. Also names an elided `Caller` lifetime (`caller_lifetime`, from
+/// [`find_caller`]).
+fn bind_params(func: &mut ItemFn, caller_lifetime: Option<&Lifetime>) -> Vec<TokenStream> {
     let mut bindings = Vec::new();
     for (index, arg) in func.sig.inputs.iter_mut().enumerate() {
         let FnArg::Typed(arg) = arg else { continue };
         if index == 0
-            && let Some(lifetime) = &named_caller
+            && let Some(lifetime) = caller_lifetime
         {
             name_caller_lifetime(&mut arg.ty, lifetime, &mut func.sig.generics);
         }

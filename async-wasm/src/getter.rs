@@ -40,7 +40,8 @@ impl AsyncGetter {
 /// asynchronously; from [`AsyncGetter`]'s `getN`.
 ///
 /// Its `call(store, a1, .., an)` runs the function on a wasmtime fiber and takes the
-/// arguments one by one. Cloning it is cheap.
+/// arguments one by one. Cloning it costs a few reference-count updates; clone it into a
+/// task that must own its handle.
 ///
 /// # Example
 ///

@@ -6,8 +6,7 @@
 //! that makes a store per request, most of the request's cost. The pool turns them into a
 //! lock, a `Vec::pop` and a `Vec::push`.
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use wasmtime::{StackCreator, StackMemory};
 
@@ -54,12 +53,18 @@ struct Shared {
     /// The usable size of every stack, page-rounded when valid; an invalid size is kept as it
     /// was asked for so that [`Stack::new`] reports it.
     stack_size: usize,
-    max_idle: AtomicUsize,
-    max_stacks: AtomicUsize,
-    idle: Mutex<Vec<Stack>>,
-    created: AtomicU64,
-    reused: AtomicU64,
-    in_use: AtomicUsize,
+    /// Everything else, behind one lock: a lease or a return takes it once and touches no
+    /// other shared counter (measured: separate atomics cost more than they spared).
+    state: Mutex<State>,
+}
+
+struct State {
+    idle: Vec<Stack>,
+    max_idle: usize,
+    max_stacks: usize,
+    in_use: usize,
+    created: u64,
+    reused: u64,
 }
 
 /// A snapshot of a [`StackPool`]'s counters, from [`StackPool::stats`].
@@ -110,12 +115,14 @@ impl StackPool {
         StackPool {
             shared: Arc::new(Shared {
                 stack_size,
-                max_idle: AtomicUsize::new(usize::MAX),
-                max_stacks: AtomicUsize::new(usize::MAX),
-                idle: Mutex::new(Vec::new()),
-                created: AtomicU64::new(0),
-                reused: AtomicU64::new(0),
-                in_use: AtomicUsize::new(0),
+                state: Mutex::new(State {
+                    idle: Vec::new(),
+                    max_idle: usize::MAX,
+                    max_stacks: usize::MAX,
+                    in_use: 0,
+                    created: 0,
+                    reused: 0,
+                }),
             }),
         }
     }
@@ -136,12 +143,13 @@ impl StackPool {
     /// # wasmtime::Result::<()>::Ok(())
     /// ```
     pub fn max_idle(self, n: usize) -> StackPool {
-        self.shared.max_idle.store(n, Ordering::Relaxed);
         let surplus = {
-            let mut idle = self.shared.lock_idle();
-            let keep = idle.len().min(n);
-            idle.split_off(keep)
+            let mut state = self.shared.lock();
+            state.max_idle = n;
+            let keep = state.idle.len().min(n);
+            state.idle.split_off(keep)
         };
+        // Unmapped outside the lock.
         drop(surplus);
         self
     }
@@ -158,7 +166,7 @@ impl StackPool {
     /// # let _ = pool;
     /// ```
     pub fn max_stacks(self, n: usize) -> StackPool {
-        self.shared.max_stacks.store(n, Ordering::Relaxed);
+        self.shared.lock().max_stacks = n;
         self
     }
 
@@ -234,12 +242,16 @@ impl StackPool {
     /// # wasmtime::Result::<()>::Ok(())
     /// ```
     pub fn prewarm(&self, n: usize) -> wasmtime::Result<()> {
-        let target = n.min(self.shared.max_idle.load(Ordering::Relaxed));
-        while self.shared.lock_idle().len() < target {
+        loop {
+            {
+                let state = self.shared.lock();
+                if state.idle.len() >= n.min(state.max_idle) {
+                    return Ok(());
+                }
+            }
             let stack = self.shared.allocate()?;
-            self.shared.lock_idle().push(stack);
+            self.shared.keep_or_free(stack, false);
         }
-        Ok(())
     }
 
     /// Gives the pool a stack made elsewhere, to be lent like its own.
@@ -269,7 +281,7 @@ impl StackPool {
                 self.shared.stack_size
             );
         }
-        self.shared.keep_or_free(stack);
+        self.shared.keep_or_free(stack, false);
         Ok(())
     }
 
@@ -293,79 +305,83 @@ impl StackPool {
     /// assert_eq!(stats.in_use, 0);
     /// ```
     pub fn stats(&self) -> StackPoolStats {
+        let state = self.shared.lock();
         StackPoolStats {
-            created: self.shared.created.load(Ordering::Relaxed),
-            reused: self.shared.reused.load(Ordering::Relaxed),
-            idle: self.shared.lock_idle().len(),
-            in_use: self.shared.in_use.load(Ordering::Relaxed),
+            created: state.created,
+            reused: state.reused,
+            idle: state.idle.len(),
+            in_use: state.in_use,
         }
     }
 }
 
 impl core::fmt::Debug for StackPool {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let (max_idle, max_stacks) = {
+            let state = self.shared.lock();
+            (state.max_idle, state.max_stacks)
+        };
         f.debug_struct("StackPool")
             .field("stack_size", &self.shared.stack_size)
-            .field("max_idle", &self.shared.max_idle.load(Ordering::Relaxed))
-            .field(
-                "max_stacks",
-                &self.shared.max_stacks.load(Ordering::Relaxed),
-            )
+            .field("max_idle", &max_idle)
+            .field("max_stacks", &max_stacks)
             .field("stats", &self.stats())
             .finish()
     }
 }
 
 impl Shared {
-    fn lock_idle(&self) -> std::sync::MutexGuard<'_, Vec<Stack>> {
-        // The lock guards only pushes and pops, which cannot leave the Vec half-changed.
-        self.idle.lock().unwrap_or_else(PoisonError::into_inner)
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // Every critical section only does arithmetic and pushes or pops, which cannot leave
+        // the state half-changed: a poisoned lock is still consistent.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     fn allocate(&self) -> wasmtime::Result<Stack> {
         let stack = Stack::new(self.stack_size)?;
-        self.created.fetch_add(1, Ordering::Relaxed);
+        self.lock().created += 1;
         Ok(stack)
     }
 
-    /// Lends a stack: an idle one if any (zeroed first when asked), else a new one.
+    /// Lends a stack: an idle one if any (zeroed first when asked), else a new one. Zeroing
+    /// and allocating happen outside the lock.
     fn lease(&self, zeroed: bool) -> wasmtime::Result<Stack> {
-        let max = self.max_stacks.load(Ordering::Relaxed);
-        self.in_use
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
-                (n < max).then_some(n + 1)
-            })
-            .map_err(|_| {
-                wasmtime::format_err!(
-                    "the StackPool already lends its max_stacks bound of {max} stacks; \
-                     this call needs one more (raise StackPool::max_stacks, or admit fewer \
-                     concurrent stores)"
-                )
-            })?;
-        let idle = self.lock_idle().pop();
-        let stack = match idle {
+        let idle = {
+            let mut state = self.lock();
+            if state.in_use >= state.max_stacks {
+                wasmtime::bail!(
+                    "the StackPool already lends its max_stacks bound of {} stacks; this call \
+                     needs one more (raise StackPool::max_stacks, or admit fewer concurrent \
+                     stores)",
+                    state.max_stacks
+                );
+            }
+            state.in_use += 1;
+            let idle = state.idle.pop();
+            state.reused += u64::from(idle.is_some());
+            idle
+        };
+        match idle {
             Some(mut stack) => {
-                self.reused.fetch_add(1, Ordering::Relaxed);
                 if zeroed {
                     stack.zero();
                 }
                 Ok(stack)
             }
             // A fresh mapping is already zero.
-            None => self.allocate(),
-        };
-        if stack.is_err() {
-            self.in_use.fetch_sub(1, Ordering::Relaxed);
+            None => self.allocate().inspect_err(|_| self.lock().in_use -= 1),
         }
-        stack
     }
 
-    fn keep_or_free(&self, stack: Stack) {
-        let mut idle = self.lock_idle();
-        if idle.len() < self.max_idle.load(Ordering::Relaxed) {
-            idle.push(stack);
+    /// Takes a stack back (from a lease when `leased`), keeping it if there is room.
+    fn keep_or_free(&self, stack: Stack, leased: bool) {
+        let mut state = self.lock();
+        state.in_use -= usize::from(leased);
+        if state.idle.len() < state.max_idle {
+            state.idle.push(stack);
         } else {
-            drop(idle);
+            // Unmapped outside the lock.
+            drop(state);
             drop(stack);
         }
     }
@@ -416,8 +432,7 @@ impl LeasedStack {
 impl Drop for LeasedStack {
     fn drop(&mut self) {
         if let Some(stack) = self.stack.take() {
-            self.pool.in_use.fetch_sub(1, Ordering::Relaxed);
-            self.pool.keep_or_free(stack);
+            self.pool.keep_or_free(stack, true);
         }
     }
 }
