@@ -12,9 +12,7 @@ use wasmtime::{Config, Engine};
 
 /// An engine whose async stacks come from `pool`.
 pub fn pooled_engine(pool: &StackPool) -> Engine {
-    let mut config = Config::new();
-    pool.configure(&mut config);
-    Engine::new(&config).expect("a pooled engine")
+    pool.engine(&Config::new()).expect("a pooled engine")
 }
 
 /// A future that is pending `times` times, waking itself each time, then ready. Unlike a

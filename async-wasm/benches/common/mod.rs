@@ -34,9 +34,7 @@ pub fn default_engine() -> Engine {
 
 /// An engine whose async stacks come from `pool`, as `StackPool`'s users configure it.
 pub fn pooled_engine(pool: &StackPool) -> Engine {
-    let mut config = Config::new();
-    pool.configure(&mut config);
-    Engine::new(&config).expect("a pooled engine")
+    pool.engine(&Config::new()).expect("a pooled engine")
 }
 
 /// Runs `future` to completion on the current thread. Every benchmark uses this one
