@@ -59,12 +59,18 @@ async fn spin_beside_a_timer(engine: &Engine, yielding: bool) -> (bool, Duration
     sibling.await.unwrap()
 }
 
-#[tokio::test(flavor = "current_thread")]
-async fn a_spinning_guest_yields_to_a_sibling_task() {
+/// An engine with epoch interruption, and the ticker that advances its epoch every ms.
+fn epoch_engine() -> (Engine, EpochTicker) {
     let mut config = Config::new();
     config.epoch_interruption(true);
     let engine = Engine::new(&config).unwrap();
-    let _ticker = EpochTicker::start(&engine, Duration::from_millis(1)).unwrap();
+    let ticker = EpochTicker::start(&engine, Duration::from_millis(1)).unwrap();
+    (engine, ticker)
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_spinning_guest_yields_to_a_sibling_task() {
+    let (engine, _ticker) = epoch_engine();
 
     let (on_time, late) = spin_beside_a_timer(&engine, true).await;
     println!("with epoch yields, the 5 ms timer woke {late:?} late");
@@ -84,10 +90,7 @@ async fn without_yields_the_sibling_waits_for_the_guest() {
 
 #[tokio::test(flavor = "current_thread")]
 async fn a_store_without_a_deadline_traps_at_once() {
-    let mut config = Config::new();
-    config.epoch_interruption(true);
-    let engine = Engine::new(&config).unwrap();
-    let _ticker = EpochTicker::start(&engine, Duration::from_millis(1)).unwrap();
+    let (engine, _ticker) = epoch_engine();
     let module = Module::new(&engine, SPIN).unwrap();
     let mut store = Store::new(&engine, ());
     let now_ms = Func::wrap(&mut store, || 0_i64);
