@@ -183,8 +183,8 @@ fn caller_type(ty: &Type) -> Option<&syn::PathSegment> {
 }
 
 fn check_param_count(func: &ItemFn, has_caller: bool) -> syn::Result<()> {
-    let wasm_params = func.sig.inputs.iter().skip(usize::from(has_caller));
-    if let Some(extra) = wasm_params.clone().nth(MAX_WASM_PARAMS) {
+    let mut wasm_params = func.sig.inputs.iter().skip(usize::from(has_caller));
+    if let Some(extra) = wasm_params.nth(MAX_WASM_PARAMS) {
         let after = if has_caller {
             " after the `Caller`"
         } else {

@@ -187,7 +187,7 @@ fn on_async_executor() {
     let task = ex.spawn(scenarios());
     // Two threads run the executor, so the task may move between them.
     std::thread::scope(|scope| {
-        let (stop_tx, stop_rx) = async_channel_pair();
+        let (stop_tx, stop_rx) = stop_signal();
         for _ in 0..2 {
             let (ex, stop_rx) = (&ex, stop_rx.clone());
             scope.spawn(move || futures::executor::block_on(ex.run(stop_rx)));
@@ -199,7 +199,7 @@ fn on_async_executor() {
 }
 
 /// A future that finishes when its sender is dropped, to stop the executor threads.
-fn async_channel_pair() -> (
+fn stop_signal() -> (
     oneshot::Sender<()>,
     futures::future::Shared<impl Future<Output = ()> + use<>>,
 ) {

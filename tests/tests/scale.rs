@@ -33,19 +33,10 @@ fn linker(engine: &Engine) -> Linker<Arc<Semaphore>> {
     linker
 }
 
-/// Starts `guests` guests, each suspended in `env.wait` until the gate opens. Returns each
-/// guest's result (or error) once the gate is opened for all of them.
+/// Starts `guests` instances of `wat` (a guest with `GUEST`'s interface), each suspended in
+/// `env.wait` until the gate opens. Returns each guest's result (or error) once the gate is
+/// opened for all of them.
 async fn run_gated(
-    engine: &Engine,
-    pool: &StackPool,
-    guests: usize,
-    expect_in_use: usize,
-) -> Vec<wasmtime::Result<i32>> {
-    run_gated_module(engine, pool, GUEST, guests, expect_in_use).await
-}
-
-/// [`run_gated`] with another guest of the same interface.
-async fn run_gated_module(
     engine: &Engine,
     pool: &StackPool,
     wat: &str,
@@ -85,7 +76,7 @@ async fn twenty_thousand_guests_suspended_on_one_thread() {
     const GUESTS: usize = 20_000;
     let pool = StackPool::new(1 << 20);
     let engine = pooled_engine(&pool);
-    let results = run_gated(&engine, &pool, GUESTS, GUESTS).await;
+    let results = run_gated(&engine, &pool, GUEST, GUESTS, GUESTS).await;
     assert_eq!(results.len(), GUESTS);
     let mut outs: Vec<i32> = results.into_iter().map(|r| r.unwrap()).collect();
     outs.sort_unstable();
@@ -104,7 +95,7 @@ async fn a_bounded_pool_fails_exactly_the_excess() {
     const BOUND: usize = 1_000;
     let pool = StackPool::new(1 << 20).max_stacks(BOUND).max_idle(100);
     let engine = pooled_engine(&pool);
-    let results = run_gated(&engine, &pool, GUESTS, BOUND).await;
+    let results = run_gated(&engine, &pool, GUEST, GUESTS, BOUND).await;
     let (ok, failed): (Vec<_>, Vec<_>) = results.into_iter().partition(|r| r.is_ok());
     assert_eq!((ok.len(), failed.len()), (BOUND, GUESTS - BOUND));
     for err in failed {
@@ -118,7 +109,7 @@ async fn a_bounded_pool_fails_exactly_the_excess() {
     assert_eq!((stats.in_use, stats.idle), (0, 100));
 
     // With the load gone the same engine serves new guests.
-    let results = run_gated(&engine, &pool, 10, 10).await;
+    let results = run_gated(&engine, &pool, GUEST, 10, 10).await;
     assert!(results.iter().all(|r| r.is_ok()));
 }
 
@@ -134,7 +125,7 @@ async fn forty_thousand_guests_with_memory_against_a_bound() {
     let pool = StackPool::new(1 << 20).max_stacks(BOUND).max_idle(0);
     let engine = pooled_engine(&pool);
     let memory_guest = GUEST.replace("(func (export", "(memory 1) (func (export");
-    let results = run_gated_module(&engine, &pool, &memory_guest, GUESTS, BOUND).await;
+    let results = run_gated(&engine, &pool, &memory_guest, GUESTS, BOUND).await;
     let failed = results.iter().filter(|r| r.is_err()).count();
     assert_eq!((GUESTS - failed, failed), (BOUND, GUESTS - BOUND));
     assert_eq!(pool.stats().in_use, 0);
