@@ -1,8 +1,9 @@
 //! `impl_wrap_async!(family: start..=end)`: one expansion function per arity-indexed family.
 //!
 //! Every family is the same shape repeated for 0..=15 wasm parameters; writing them by hand
-//! would be 80 near-identical items. Each generated method carries its own doc example, built
-//! for its arity so that the example runs as a doctest.
+//! would be near-identical items by the dozen. Each family's one doc example lives on its
+//! trait or type in the runtime crate; a generated item's doc says what its arity does and
+//! links there.
 
 use proc_macro2::{Ident, Span, TokenStream};
 use quote::{format_ident, quote};
@@ -25,6 +26,7 @@ enum Family {
     Getter,
     TypedCall,
     IntoAsyncFunc,
+    IntoHostFunc,
 }
 
 impl Parse for Input {
@@ -36,11 +38,12 @@ impl Parse for Input {
             "getter" => Family::Getter,
             "typed_call" => Family::TypedCall,
             "into_async_func" => Family::IntoAsyncFunc,
+            "into_host_func" => Family::IntoHostFunc,
             _ => {
                 return Err(syn::Error::new_spanned(
                     name,
                     "unknown family: expected one of `func_ext`, `linker_ext`, `getter`, \
-                     `typed_call`, `into_async_func`",
+                     `typed_call`, `into_async_func`, `into_host_func`",
                 ));
             }
         };
@@ -74,6 +77,7 @@ pub fn expand(input: &Input) -> TokenStream {
                 Family::Getter => getter(&arity),
                 Family::TypedCall => typed_call(&arity),
                 Family::IntoAsyncFunc => into_async_func(&arity),
+                Family::IntoHostFunc => into_host_func(&arity),
             }
         })
         .collect()
@@ -100,29 +104,13 @@ impl Arity {
         Ident::new(&format!("{base}{}", self.n), Span::call_site())
     }
 
-    /// `i32, i32, i32` for the doc examples' turbofish: n parameters, then the result.
-    fn example_types(&self) -> String {
-        vec!["i32"; self.n + 1].join(", ")
-    }
-
-    /// `a1: i32, a2: i32` for the doc examples' closures.
-    fn example_params(&self) -> String {
-        (1..=self.n).map(|i| format!(", a{i}: i32")).collect()
-    }
-
-    /// `1, 2, 3` for the doc examples' calls.
-    fn example_args(&self) -> String {
-        (1..=self.n).map(|i| format!(", {i}")).collect()
-    }
-
-    /// `a1 + a2 + ...`, the sum the example host functions compute.
-    fn example_sum(&self) -> String {
-        (1..=self.n).map(|i| format!(" + a{i}")).collect()
-    }
-
-    /// What the examples' sum returns for arguments 1..=n.
-    fn example_expected(&self) -> usize {
-        self.n * (self.n + 1) / 2
+    /// "no wasm parameters", "1 wasm parameter", "3 wasm parameters".
+    fn params_phrase(&self) -> String {
+        match self.n {
+            0 => "no wasm parameters".to_string(),
+            1 => "1 wasm parameter".to_string(),
+            n => format!("{n} wasm parameters"),
+        }
     }
 }
 
@@ -131,7 +119,7 @@ fn doc_lines(text: &str) -> TokenStream {
 }
 
 /// The bounds of a `wrap_asyncN`-shaped callback `F` (a `Caller`, then N wasm parameters,
-/// returning a boxed host future), shared by `FuncExt` and `LinkerExt`.
+/// returning a boxed host future), shared by `FuncExt`, `LinkerExt` and `IntoHostFunc`.
 fn host_callback_bounds(a: &Arity) -> TokenStream {
     let tys = &a.tys;
     quote! {
@@ -149,56 +137,61 @@ fn host_callback_bounds(a: &Arity) -> TokenStream {
     }
 }
 
-/// The closure handed to wasmtime's `wrap_async` / `func_wrap_async`: it takes wasmtime's
-/// parameter tuple, calls `func` with the parameters spread out, and upcasts the
-/// `Box<dyn HostFuture>` to the `Box<dyn Future>` wasmtime wants (no allocation).
-fn forwarding_closure(a: &Arity) -> TokenStream {
+/// The bounds of a caller-less callback `F` (N wasm parameters, returning any `Send +
+/// 'static` future), shared by `IntoAsyncFunc` and `IntoHostFunc`.
+fn plain_callback_bounds(a: &Arity) -> TokenStream {
+    let tys = &a.tys;
+    quote! {
+        F: ::core::ops::Fn(#(#tys),*) -> Fut
+            + ::core::marker::Send
+            + ::core::marker::Sync
+            + 'static,
+        Fut: ::core::future::Future<Output = R> + ::core::marker::Send + 'static,
+        #(#tys: ::wasmtime::WasmTy,)*
+        R: ::wasmtime::WasmRet,
+    }
+}
+
+/// The closure handed to wasmtime's `wrap_async` / `func_wrap_async` for a callback with a
+/// `Caller`: it takes wasmtime's parameter tuple, calls `func` with the parameters spread
+/// out, and upcasts the `Box<dyn HostFuture>` to the `Box<dyn Future>` wasmtime wants (no
+/// allocation).
+fn forwarding_closure(a: &Arity, func: &TokenStream) -> TokenStream {
     let Arity { tys, args, .. } = a;
     quote! {
         move |caller: ::wasmtime::Caller<'_, T>, (#(#args,)*): (#(#tys,)*)|
               -> ::std::boxed::Box<
             dyn ::core::future::Future<Output = R> + ::core::marker::Send + '_,
-        > { func(caller, #(#args),*) }
+        > { #func(caller, #(#args),*) }
+    }
+}
+
+/// The same for a caller-less callback: its future is boxed for wasmtime here.
+fn plain_forwarding_closure(a: &Arity, func: &TokenStream) -> TokenStream {
+    let Arity { tys, args, .. } = a;
+    quote! {
+        move |_: ::wasmtime::Caller<'_, T>, (#(#args,)*): (#(#tys,)*)|
+              -> ::std::boxed::Box<
+            dyn ::core::future::Future<Output = R> + ::core::marker::Send + '_,
+        > { ::std::boxed::Box::new(#func(#(#args),*)) }
     }
 }
 
 fn func_ext(a: &Arity) -> TokenStream {
-    let Arity { n, tys, .. } = a;
-    let (bounds, forward) = (host_callback_bounds(a), forwarding_closure(a));
+    let Arity { tys, .. } = a;
+    let bounds = host_callback_bounds(a);
+    let forward = forwarding_closure(a, &quote!(func));
     let name = a.method("wrap_async");
-    let (types, params, call_args, sum, expected) = (
-        a.example_types(),
-        a.example_params(),
-        a.example_args(),
-        a.example_sum(),
-        a.example_expected() + 100,
-    );
     let doc = doc_lines(&format!(
-        "Wraps an async host function taking a [`Caller`](wasmtime::Caller) and {n} wasm \
-         parameter(s).
+        "Wraps an async host function taking a [`Caller`](wasmtime::Caller) and {}.
 
-The callback returns a boxed future (`Box::new(async move {{ .. }})`, or an
-[`#[async_host]`](crate::async_host) fn) that may hold the caller across `.await`s. While it
-is pending the guest is suspended and the task awaiting the call sees `Poll::Pending`.
-
-# Example
-
-```
-use async_wasm::prelude::*;
-use wasmtime::{{Caller, Engine, Func, Store}};
-
-let mut store = Store::new(&Engine::default(), 100_i32);
-let f = Func::{name}(&mut store, |caller: Caller<'_, i32>{params}| {{
-    Box::new(async move {{ *caller.data(){sum} }})
-}});
-let typed = f.get_async().get{n}::<{types}>(&store)?;
-let v = futures::executor::block_on(typed.call(&mut store{call_args}))?;
-assert_eq!(v, {expected});
-# wasmtime::Result::<()>::Ok(())
-```"
+One of the `wrap_async0` .. `wrap_async15` family: see [`FuncExt`](crate::FuncExt) for an
+example, and [`FuncExt::wrap_host`](crate::FuncExt::wrap_host), which infers the arity.",
+        a.params_phrase()
     ));
     quote! {
         #doc
+        #[doc(alias = "wrap_async")]
         fn #name<T, #(#tys,)* R, F>(
             store: impl ::wasmtime::AsContextMut<Data = T>,
             func: F,
@@ -215,42 +208,23 @@ assert_eq!(v, {expected});
 }
 
 fn linker_ext(a: &Arity) -> TokenStream {
-    let Arity { n, tys, .. } = a;
-    let (bounds, forward) = (host_callback_bounds(a), forwarding_closure(a));
+    let Arity { tys, .. } = a;
+    let bounds = host_callback_bounds(a);
+    let forward = forwarding_closure(a, &quote!(func));
     let name = a.method("func_wrap_async");
-    let (types, params, call_args, sum, expected) = (
-        a.example_types(),
-        a.example_params(),
-        a.example_args(),
-        a.example_sum(),
-        a.example_expected() + 100,
-    );
     let doc = doc_lines(&format!(
         "Defines `module`.`name` as an async host function taking a
-[`Caller`](wasmtime::Caller) and {n} wasm parameter(s): the callback shape of
-[`FuncExt::wrap_async{n}`](crate::FuncExt::wrap_async{n}).
+[`Caller`](wasmtime::Caller) and {}.
 
-Errors as [`Linker::func_wrap_async`](wasmtime::Linker::func_wrap_async) does, for
-instance when the name is already defined and shadowing is off.
+One of the `func_wrap_async0` .. `func_wrap_async15` family: see
+[`LinkerExt`](crate::LinkerExt) for an example, and
+[`LinkerExt::func_wrap_host`](crate::LinkerExt::func_wrap_host), which infers the arity.
 
-# Example
+# Errors
 
-```
-use async_wasm::prelude::*;
-use wasmtime::{{Caller, Engine, Linker, Store}};
-
-let engine = Engine::default();
-let mut linker = Linker::new(&engine);
-linker.{name}(\"env\", \"f\", |caller: Caller<'_, i32>{params}| {{
-    Box::new(async move {{ *caller.data(){sum} }})
-}})?;
-let mut store = Store::new(&engine, 100_i32);
-let f = linker.get(&mut store, \"env\", \"f\").unwrap().into_func().unwrap();
-let typed = f.get_async().get{n}::<{types}>(&store)?;
-let v = futures::executor::block_on(typed.call(&mut store{call_args}))?;
-assert_eq!(v, {expected});
-# wasmtime::Result::<()>::Ok(())
-```"
+As [`Linker::func_wrap_async`](wasmtime::Linker::func_wrap_async): when the name is
+already defined and shadowing is off.",
+        a.params_phrase()
     ));
     quote! {
         #doc
@@ -273,50 +247,23 @@ assert_eq!(v, {expected});
     }
 }
 
-/// The shared example of `getN` and `call`: a synchronous host function of n parameters,
-/// typed and called asynchronously.
-fn typed_example(a: &Arity) -> String {
-    let n = a.n;
-    let (types, params, call_args, sum, expected) = (
-        a.example_types(),
-        a.example_params(),
-        a.example_args(),
-        a.example_sum(),
-        a.example_expected(),
-    );
-    let params = params.trim_start_matches(", ");
-    format!(
-        "```
-use async_wasm::prelude::*;
-use wasmtime::{{Engine, Func, Store}};
-
-let mut store = Store::new(&Engine::default(), ());
-let f = Func::wrap(&mut store, |{params}| 0{sum});
-let typed = f.get_async().get{n}::<{types}>(&store)?;
-let v = futures::executor::block_on(typed.call(&mut store{call_args}))?;
-assert_eq!(v, {expected});
-// A signature that does not match the function's wasm type is an error.
-assert!(f.get_async().get{n}::<{wrong}>(&store).is_err());
-# wasmtime::Result::<()>::Ok(())
-```",
-        wrong = a.example_types().replacen("i32", "f64", 1),
-    )
-}
-
 fn getter(a: &Arity) -> TokenStream {
-    let Arity { n, tys, .. } = a;
+    let Arity { tys, .. } = a;
     let name = a.method("get");
     let doc = doc_lines(&format!(
-        "Types the function as taking {n} wasm parameter(s) and returning `R`, for async
-calls.
+        "Types the function as taking {} and returning `R`, for async calls.
 
-Errors when the function's wasm type is not `({n} parameters) -> R`, or when it does not
-belong to `store`.
+One of the `get0` .. `get15` family: see [`AsyncGetter`](crate::AsyncGetter) for an
+example.
 
-# Example
+# Errors
 
-{}",
-        typed_example(a)
+When the function's wasm type is not that of the type parameters.
+
+# Panics
+
+When `store` is not the function's store (wasmtime's check).",
+        a.params_phrase()
     ));
     quote! {
         #doc
@@ -335,21 +282,22 @@ belong to `store`.
 }
 
 fn typed_call(a: &Arity) -> TokenStream {
-    let Arity { n, tys, args } = a;
+    let Arity { tys, args, .. } = a;
     let doc = doc_lines(&format!(
-        "Calls the function with {n} argument(s) on a wasmtime fiber.
+        "Calls the function with {} on a wasmtime fiber.
 
-`store` is anything that gives mutable access to the store: `&mut Store<T>`, or
-`&mut Caller<'_, T>` inside a host function. The returned future is wasmtime's own
-[`TypedFunc::call_async`](wasmtime::TypedFunc::call_async) future: it borrows `self` (clone
-the handle into a task that must own it) and is `Send` when the store's data is. It resolves
-to the results, or to the error that ended the call: a [`Trap`](wasmtime::Trap), or the
-error a host function returned (downcast it to its own type).
+See [`AsyncTypedFunc`](crate::AsyncTypedFunc) for what `store` may be, what the future
+borrows and when it is `Send`, and an example.
 
-# Example
+# Errors
 
-{}",
-        typed_example(a)
+The error that ended the call: a [`Trap`](wasmtime::Trap), or the error a host function
+returned (downcast it to its own type).
+
+# Panics
+
+When `store` is not the function's store (wasmtime's check).",
+        a.params_phrase()
     ));
     quote! {
         impl<#(#tys,)* R> crate::AsyncTypedFunc<(#(#tys,)*), R>
@@ -380,29 +328,75 @@ error a host function returned (downcast it to its own type).
 }
 
 fn into_async_func(a: &Arity) -> TokenStream {
-    let Arity { tys, args, .. } = a;
+    let Arity { tys, .. } = a;
+    let bounds = plain_callback_bounds(a);
+    let forward = plain_forwarding_closure(a, &quote!(self));
     quote! {
+        impl<F, Fut, #(#tys,)* R> crate::into_async_func::sealed::Sealed<(#(#tys,)*), R> for F
+        where
+            #bounds
+        {
+        }
+
         impl<F, Fut, #(#tys,)* R> crate::IntoAsyncFunc<(#(#tys,)*), R> for F
         where
-            F: ::core::ops::Fn(#(#tys),*) -> Fut
-                + ::core::marker::Send
-                + ::core::marker::Sync
-                + 'static,
-            Fut: ::core::future::Future<Output = R> + ::core::marker::Send + 'static,
-            #(#tys: ::wasmtime::WasmTy,)*
-            R: ::wasmtime::WasmRet,
+            #bounds
         {
             fn into_func<T: ::core::marker::Send + 'static>(
                 self,
                 store: ::wasmtime::StoreContextMut<'_, T>,
             ) -> ::wasmtime::Func {
-                ::wasmtime::Func::wrap_async(
-                    store,
-                    move |_: ::wasmtime::Caller<'_, T>, (#(#args,)*): (#(#tys,)*)|
-                          -> ::std::boxed::Box<
-                        dyn ::core::future::Future<Output = R> + ::core::marker::Send + '_,
-                    > { ::std::boxed::Box::new(self(#(#args),*)) },
-                )
+                ::wasmtime::Func::wrap_async(store, #forward)
+            }
+        }
+    }
+}
+
+/// Both shapes `FuncExt::wrap_host` and `LinkerExt::func_wrap_host` take, told apart by the
+/// marker type parameter: `(WithCaller, params, R)` and `(NoCaller, params, R)`.
+fn into_host_func(a: &Arity) -> TokenStream {
+    let Arity { tys, .. } = a;
+    let with_caller = {
+        let bounds = host_callback_bounds(a);
+        let forward = forwarding_closure(a, &quote!(self));
+        let marker = quote!((crate::__private::WithCaller, (#(#tys,)*), R));
+        host_func_impls(&marker, &quote!(F, T, #(#tys,)* R), &bounds, &forward)
+    };
+    let without_caller = {
+        let bounds = plain_callback_bounds(a);
+        let forward = plain_forwarding_closure(a, &quote!(self));
+        let marker = quote!((crate::__private::NoCaller, (#(#tys,)*), R));
+        let bounds = quote!(#bounds T: ::core::marker::Send + 'static,);
+        host_func_impls(&marker, &quote!(F, Fut, T, #(#tys,)* R), &bounds, &forward)
+    };
+    quote!(#with_caller #without_caller)
+}
+
+fn host_func_impls(
+    marker: &TokenStream,
+    generics: &TokenStream,
+    bounds: &TokenStream,
+    forward: &TokenStream,
+) -> TokenStream {
+    quote! {
+        impl<#generics> crate::host_func::sealed::Sealed<T, #marker> for F where #bounds {}
+
+        impl<#generics> crate::IntoHostFunc<T, #marker> for F
+        where
+            #bounds
+        {
+            fn into_func(self, store: ::wasmtime::StoreContextMut<'_, T>) -> ::wasmtime::Func {
+                ::wasmtime::Func::wrap_async(store, #forward)
+            }
+
+            fn define(
+                self,
+                linker: &mut ::wasmtime::Linker<T>,
+                module: &str,
+                name: &str,
+            ) -> ::wasmtime::Result<()> {
+                linker.func_wrap_async(module, name, #forward)?;
+                ::core::result::Result::Ok(())
             }
         }
     }

@@ -41,7 +41,10 @@ use wasmtime::Engine;
 /// thread wakes once per interval; 1 ms keeps the latency of sibling tasks near 1 ms.
 ///
 /// Dropping the ticker stops and joins its thread; it holds a clone of the engine until
-/// then.
+/// then. Keep it alive as long as guests run: `let _ticker = ..` (not `let _ = ..`, which
+/// drops it at once).
+#[must_use = "an EpochTicker stops when dropped, and guests then never yield: keep it in a \
+              variable (`let _ticker = ..`) for as long as guests run"]
 pub struct EpochTicker {
     stop: Arc<(Mutex<bool>, Condvar)>,
     thread: Option<JoinHandle<()>>,
@@ -66,6 +69,7 @@ impl EpochTicker {
     /// assert!(EpochTicker::start(&engine, Duration::ZERO).is_err());
     /// # wasmtime::Result::<()>::Ok(())
     /// ```
+    #[must_use = "the ticker stops when dropped: keep it (`let _ticker = ..`) while guests run"]
     pub fn start(engine: &Engine, interval: Duration) -> wasmtime::Result<EpochTicker> {
         if interval.is_zero() {
             wasmtime::bail!("an EpochTicker needs an interval above zero");

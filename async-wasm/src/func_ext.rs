@@ -5,24 +5,26 @@ use core::future::Future;
 use async_wasm_macros::impl_wrap_async;
 use wasmtime::{AsContextMut, Caller, Func, FuncType, Val};
 
-use crate::{AsyncGetter, HostFuture, IntoAsyncFunc};
+use crate::{AsyncGetter, HostFuture, IntoAsyncFunc, IntoHostFunc};
 
 /// Extension methods for [`wasmtime::Func`]: async host functions in, async calls out.
 ///
-/// - In: [`wrap_async0`](FuncExt::wrap_async0) .. [`wrap_async15`](FuncExt::wrap_async15)
+/// **Which name to call.** wasmtime 48 has inherent `Func::wrap_async`, `Func::new_async`
+/// and `Func::call_async`, and inherent methods win: `Func::wrap_async(&mut store, f)` is
+/// wasmtime's (its callback takes a `Caller` and a parameter *tuple*, and a mismatch reports
+/// E0593 inside wasmtime's `func.rs`). This trait's versions of those three are called
+/// through the trait: `FuncExt::wrap_async(&mut store, f)` (with the result's type known,
+/// as in `let f: Func = ..`), `FuncExt::new_async(..)`, `FuncExt::call_async(&func, ..)`.
+/// The other methods have no such clash: [`Func::wrap_host`](FuncExt::wrap_host) takes any
+/// shape, `Func::wrap_async1(..)`, `func.get_async()`.
+///
+/// - In: [`wrap_host`](FuncExt::wrap_host) takes any async host function and infers its
+///   arity; [`wrap_async0`](FuncExt::wrap_async0) .. [`wrap_async15`](FuncExt::wrap_async15)
 ///   take a [`Caller`] and 0 to 15 wasm parameters; [`wrap_async`](FuncExt::wrap_async)
 ///   takes any arity without a caller; [`new_async`](FuncExt::new_async) is dynamically
 ///   typed.
 /// - Out: [`get_async`](FuncExt::get_async) then `getN` gives a type-checked handle;
 ///   [`call_async`](FuncExt::call_async) is dynamically typed.
-///
-/// # Calling the trait's `wrap_async`, `new_async` and `call_async`
-///
-/// wasmtime 48 has inherent methods with these three names, and inherent methods win:
-/// `Func::wrap_async(..)` and `func.call_async(..)` call wasmtime's. Call ours through the
-/// trait: `FuncExt::wrap_async(&mut store, f)` (with the result's type known, as in
-/// `let f: Func = ..`), `FuncExt::call_async(&func, &mut store, ..)`. The numbered methods
-/// and `get_async` have no such clash: `Func::wrap_async2(..)`, `func.get_async()`.
 ///
 /// Every call into wasm that may reach an async host function must be async
 /// (`getN(..)?.call(..)`, [`call_async`](FuncExt::call_async), or wasmtime's own async
@@ -32,28 +34,40 @@ use crate::{AsyncGetter, HostFuture, IntoAsyncFunc};
 ///
 /// # Example
 ///
+/// The `wrap_async0` .. `wrap_async15` family: a callback taking a `Caller` and N wasm
+/// parameters returns its future boxed, and may hold the caller across `.await`s.
+///
 /// ```
 /// use async_wasm::prelude::*;
 /// use wasmtime::{Caller, Engine, Func, Store};
 ///
-/// let mut store = Store::new(&Engine::default(), 1_i64);
-/// let with_caller = Func::wrap_async1(&mut store, |caller: Caller<'_, i64>, x: i64| {
-///     Box::new(async move { x + *caller.data() })
+/// let mut store = Store::new(&Engine::default(), 100_i64);
+/// let with_caller = Func::wrap_async2(&mut store, |caller: Caller<'_, i64>, a: i64, b: i64| {
+///     Box::new(async move {
+///         futures::future::ready(()).await; // a database, a socket, a timer...
+///         a + b + *caller.data()
+///     })
 /// });
 /// let without: Func = FuncExt::wrap_async(&mut store, |x: i64| async move { x * 2 });
 ///
 /// futures::executor::block_on(async {
-///     let a = with_caller.get_async().get1::<i64, i64>(&store)?.call(&mut store, 1).await?;
-///     let b = without.get_async().get1::<i64, i64>(&store)?.call(&mut store, 21).await?;
-///     assert_eq!((a, b), (2, 42));
+///     let sum = with_caller.get_async().get2::<i64, i64, i64>(&store)?;
+///     assert_eq!(sum.call(&mut store, 1, 2).await?, 103);
+///     let double = without.get_async().get1::<i64, i64>(&store)?;
+///     assert_eq!(double.call(&mut store, 21).await?, 42);
 ///     wasmtime::Result::<()>::Ok(())
 /// })?;
 /// # wasmtime::Result::<()>::Ok(())
 /// ```
+#[doc(alias = "E0593")]
 pub trait FuncExt: sealed::Sealed {
     /// Makes a dynamically typed async host function of type `ty`, like
     /// [`Func::new`](wasmtime::Func::new) but returning a future. The callback reads the
     /// arguments from the first slice and writes the results into the second.
+    ///
+    /// # Panics
+    ///
+    /// When `ty` belongs to another engine than the store's (wasmtime's check).
     ///
     /// # Example
     ///
@@ -129,6 +143,39 @@ pub trait FuncExt: sealed::Sealed {
         Self::from_func(func.into_func(store.as_context_mut()))
     }
 
+    /// Wraps an async host function of any shape, inferring its arity: a callback with a
+    /// [`Caller`] and 0 to 15 wasm parameters returning a boxed future (the
+    /// `wrap_asyncN` shape), a caller-less callback returning any `Send + 'static` future
+    /// (the `wrap_async` shape), and every [`#[async_host]`](crate::async_host) fn, data
+    /// ones included. See [`IntoHostFunc`].
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use async_wasm::prelude::*;
+    /// use wasmtime::{Caller, Engine, Func, Store};
+    ///
+    /// #[async_host]
+    /// async fn scale(caller: Caller<'_, i32>, x: i32) -> i32 {
+    ///     x * *caller.data()
+    /// }
+    ///
+    /// let mut store = Store::new(&Engine::default(), 3);
+    /// let f = Func::wrap_host(&mut store, scale);
+    /// let scale = f.get_async().get1::<i32, i32>(&store)?;
+    /// assert_eq!(futures::executor::block_on(scale.call(&mut store, 5))?, 15);
+    /// # wasmtime::Result::<()>::Ok(())
+    /// ```
+    fn wrap_host<T, Marker>(
+        mut store: impl AsContextMut<Data = T>,
+        func: impl IntoHostFunc<T, Marker>,
+    ) -> Self
+    where
+        T: Send + 'static,
+    {
+        Self::from_func(func.into_func(store.as_context_mut()))
+    }
+
     impl_wrap_async!(func_ext: 0..=15);
 
     /// Calls the function with dynamically typed arguments, writing its results into
@@ -136,8 +183,12 @@ pub trait FuncExt: sealed::Sealed {
     ///
     /// # Errors
     ///
-    /// When the arguments or result slots do not match the function's type, when the store
-    /// is not the function's, on a trap, and with the error a host function returned.
+    /// When the arguments or result slots do not match the function's type, on a trap, and
+    /// with the error a host function returned.
+    ///
+    /// # Panics
+    ///
+    /// When `store` is not the function's store (wasmtime's check).
     ///
     /// # Example
     ///
@@ -169,7 +220,7 @@ pub trait FuncExt: sealed::Sealed {
     }
 
     /// Starts a typed async call: `func.get_async().getN::<A1, .., An, R>(&store)` checks the
-    /// signature and returns a handle whose `call` is async.
+    /// signature and returns a handle whose `call` is async. See [`AsyncGetter`].
     ///
     /// # Example
     ///

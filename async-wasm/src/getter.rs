@@ -7,9 +7,11 @@ use wasmtime::{Func, TypedFunc};
 ///
 /// `get0::<R>` .. `get15::<A1, .., A15, R>` check the function's wasm type against the
 /// parameter and result types and return an [`AsyncTypedFunc`] whose `call` is async. A
-/// mismatch is an error, never a panic.
+/// signature that does not match is an error.
 ///
 /// # Example
+///
+/// The `get0` .. `get15` family:
 ///
 /// ```
 /// use async_wasm::prelude::*;
@@ -18,7 +20,7 @@ use wasmtime::{Func, TypedFunc};
 /// let mut store = Store::new(&Engine::default(), ());
 /// let f = Func::wrap(&mut store, |a: i32, b: i64| a as i64 + b);
 /// let getter = f.get_async();
-/// assert!(getter.get2::<i32, i32, i64>(&store).is_err());
+/// assert!(getter.get2::<i32, i32, i64>(&store).is_err()); // not its type
 /// let add = getter.get2::<i32, i64, i64>(&store)?;
 /// assert_eq!(futures::executor::block_on(add.call(&mut store, 1, 2))?, 3);
 /// # wasmtime::Result::<()>::Ok(())
@@ -39,11 +41,20 @@ impl AsyncGetter {
 /// A [`Func`] checked to take `Params` (a tuple of wasm types) and return `Results`, called
 /// asynchronously; from [`AsyncGetter`]'s `getN`.
 ///
-/// Its `call(store, a1, .., an)` runs the function on a wasmtime fiber and takes the
-/// arguments one by one. Cloning it costs a few reference-count updates; clone it into a
-/// task that must own its handle.
+/// Its `call(store, a1, .., an)` takes the arguments one by one and runs the function on a
+/// wasmtime fiber. `store` is anything that gives mutable access to the store:
+/// `&mut Store<T>`, or `&mut Caller<'_, T>` inside a host function. The future is
+/// wasmtime's own [`TypedFunc::call_async`] future: it borrows the handle and is `Send` when
+/// the store's data is. Cloning a handle costs a few reference-count updates; clone it into
+/// a task that must own it.
+///
+/// Dropping the future while the guest waits in an async host function cancels the call:
+/// the host function's future is dropped at its `.await`, and the store stays usable (see
+/// [`#[async_host]`](crate::async_host#cancellation) for keeping host state consistent).
 ///
 /// # Example
+///
+/// `call` for every arity:
 ///
 /// ```
 /// use async_wasm::{prelude::*, AsyncTypedFunc};

@@ -9,7 +9,8 @@ use async_wasm_macros::impl_wrap_async;
 /// `Fut: Future<Output = R> + Send + 'static` and `R` is a [`WasmRet`](wasmtime::WasmRet).
 ///
 /// Plain `async move` closures and `async fn` items qualify, without a `Box`. `Params` is
-/// the tuple of parameter types and `Results` the output, both inferred.
+/// the tuple of parameter types and `Results` the output, both inferred. This trait is
+/// sealed.
 ///
 /// # Example
 ///
@@ -27,7 +28,9 @@ use async_wasm_macros::impl_wrap_async;
 /// assert_eq!(futures::executor::block_on(sum.call(&mut store, 2, 3))?, 5);
 /// # wasmtime::Result::<()>::Ok(())
 /// ```
-pub trait IntoAsyncFunc<Params, Results>: Send + Sync + 'static {
+pub trait IntoAsyncFunc<Params, Results>:
+    Send + Sync + 'static + sealed::Sealed<Params, Results>
+{
     #[doc(hidden)]
     fn into_func<T: Send + 'static>(
         self,
@@ -36,3 +39,8 @@ pub trait IntoAsyncFunc<Params, Results>: Send + Sync + 'static {
 }
 
 impl_wrap_async!(into_async_func: 0..=15);
+
+pub(crate) mod sealed {
+    /// Keeps [`IntoAsyncFunc`](super::IntoAsyncFunc) to the shapes generated here.
+    pub trait Sealed<Params, Results> {}
+}

@@ -1,10 +1,5 @@
-//! Call async Rust functions from WebAssembly running in [wasmtime], without a thread per
-//! guest.
-//!
-//! The guest runs on its own stack. When it calls an async host function whose future is
-//! not ready, its stack is suspended and the task awaiting the call sees `Poll::Pending`;
-//! when the future is woken, the guest resumes where it stopped. The guest needs no async
-//! support of its own.
+//! Call async Rust functions from WebAssembly running in [wasmtime](https://wasmtime.dev),
+//! without a thread per guest, with strings, bytes and JSON as well as numbers.
 //!
 //! ```
 //! use async_wasm::prelude::*;
@@ -18,13 +13,11 @@
 //!
 //! #[tokio::main(flavor = "current_thread")]
 //! async fn main() -> wasmtime::Result<()> {
-//!     let pool = StackPool::new(1 << 20);
-//!     let mut config = Config::new();
-//!     pool.configure(&mut config);
-//!     let engine = Engine::new(&config)?;
+//!     let pool = StackPool::new(1 << 20); // stacks reused from store to store
+//!     let engine = pool.engine(&Config::new())?;
 //!
 //!     let mut linker = Linker::new(&engine);
-//!     linker.func_wrap_async1("env", "double", sleep_then_double)?;
+//!     linker.func_wrap_host("env", "double", sleep_then_double)?;
 //!     let module = Module::new(&engine, r#"(module
 //!         (import "env" "double" (func $double (param i32) (result i32)))
 //!         (func (export "run") (param i32) (result i32)
@@ -39,23 +32,30 @@
 //! }
 //! ```
 //!
+//! The guest runs on its own stack. When it calls an async host function whose future is
+//! not ready, its stack is suspended and the task awaiting the call sees `Poll::Pending`;
+//! when the future is woken, the guest resumes where it stopped. The guest needs no async
+//! support of its own.
+//!
 //! # What is here
 //!
-//! - [`FuncExt`] on [`wasmtime::Func`]: [`wrap_async0`](FuncExt::wrap_async0) ..
-//!   [`wrap_async15`](FuncExt::wrap_async15) (a [`Caller`](wasmtime::Caller) first),
-//!   [`wrap_async`](FuncExt::wrap_async) (no caller, any arity),
-//!   [`new_async`](FuncExt::new_async), [`call_async`](FuncExt::call_async) and
-//!   [`get_async`](FuncExt::get_async), which gives typed calls through [`AsyncGetter`].
-//! - [`LinkerExt`] on [`wasmtime::Linker`]: `func_wrap_async0..=15`.
-//! - [`macro@async_host`]: plain `async fn`s become host functions those accept as they are.
+//! - [`macro@async_host`]: plain `async fn`s become host functions, with numbers or with
+//!   data ([`data`]: `String`, `Vec<u8>`, `Json<T>` through the guest's memory, and the
+//!   guest's side of it, with a C header).
+//! - [`LinkerExt`] on [`wasmtime::Linker`]: [`func_wrap_host`](LinkerExt::func_wrap_host)
+//!   for any async host function, and the 2020 crate's `func_wrap_async0..=15`.
+//! - [`FuncExt`] on [`wasmtime::Func`]: the 2020 crate's
+//!   [`wrap_async0`](FuncExt::wrap_async0) .. [`wrap_async15`](FuncExt::wrap_async15),
+//!   [`wrap_async`](FuncExt::wrap_async), [`new_async`](FuncExt::new_async),
+//!   [`call_async`](FuncExt::call_async) and [`get_async`](FuncExt::get_async), which gives
+//!   typed calls through [`AsyncGetter`]. wasmtime 48 has inherent `Func::wrap_async`,
+//!   `Func::new_async` and `Func::call_async`, which win method resolution: call this
+//!   crate's through the trait, `FuncExt::wrap_async(&mut store, f)`.
 //! - [`Stack`] and [`StackPool`]: the stacks guests run on, pooled so that a store per
-//!   request does not map and unmap a stack each time, and bounded with
-//!   [`StackPool::max_stacks`].
+//!   request does not map and unmap a stack each time.
 //! - [`EpochTicker`]: makes guests in long loops yield to the executor.
-//!
-//! wasmtime 48 has inherent `Func::wrap_async`, `Func::new_async` and `Func::call_async`,
-//! which win method resolution; this crate's versions of those three are called through the
-//! trait: `FuncExt::wrap_async(&mut store, f)`. See [`FuncExt`].
+//! - [`Local`] and [`LocalFuture`]: `!Send` store data and host futures for single-threaded
+//!   hosts, checked instead of promised.
 //!
 //! # How it runs
 //!
@@ -63,25 +63,53 @@
 //! and restores its per-thread trap state on every switch, so calls may interleave on one
 //! thread and futures may move between threads (work stealing) with traps and host errors
 //! still unwinding the right stack. This crate never switches stacks itself.
+//!
+//! # Cancellation
+//!
+//! Dropping a call future while its guest waits in an async host function (a
+//! `tokio::time::timeout`, a `select!`) cancels the call: wasmtime drops the host
+//! function's future at its `.await` and the store stays usable. Host state kept in the
+//! store across that `.await` is then as the host function left it: see
+//! [`#[async_host]`](macro@async_host#cancellation) for the patterns that keep it
+//! consistent.
+//!
+//! # Traps and guests
+//!
+//! A trap ends the call with an error that downcasts to [`wasmtime::Trap`]. What a guest's
+//! endless recursion is depends on the guest: code compiled to keep its frames on wasm's
+//! own stack (WAT, Rust) overflows it, `Trap::StackOverflow`; C compiled by clang keeps
+//! most of its stack in linear memory below a global stack pointer, so it usually runs out
+//! of memory first, `Trap::MemoryOutOfBounds`. After a trap the instance's own state
+//! (globals such as that stack pointer, its allocator's heap) is wherever the trap left
+//! it: do not call into an instance that trapped again; make a new one.
 
 #![deny(missing_docs)]
 
+pub mod data;
 mod epoch;
 mod func_ext;
 mod getter;
+mod host_func;
 mod host_future;
 mod into_async_func;
 mod linker_ext;
+mod local;
 mod pool;
 mod stack;
+
+#[doc(hidden)]
+#[path = "macro_support.rs"]
+pub mod __private;
 
 pub use async_wasm_macros::async_host;
 pub use epoch::EpochTicker;
 pub use func_ext::FuncExt;
 pub use getter::{AsyncGetter, AsyncTypedFunc};
+pub use host_func::IntoHostFunc;
 pub use host_future::HostFuture;
 pub use into_async_func::IntoAsyncFunc;
 pub use linker_ext::LinkerExt;
+pub use local::{Local, LocalFuture};
 pub use pool::{StackPool, StackPoolStats};
 pub use stack::Stack;
 
@@ -92,16 +120,18 @@ struct ReadmeDoctests;
 
 /// The names most programs need: `use async_wasm::prelude::*;`.
 ///
+/// The extension traits (their methods), the attribute, the pool and the epoch clock.
+/// [`Stack`] is not here: a pool makes its own stacks.
+///
 /// # Example
 ///
 /// ```
 /// use async_wasm::prelude::*;
 ///
-/// let pool = StackPool::new(1 << 20);
-/// let mut config = wasmtime::Config::new();
-/// pool.configure(&mut config);
-/// # let _ = config;
+/// let engine = StackPool::new(1 << 20).engine(&wasmtime::Config::new())?;
+/// # let _ = engine;
+/// # wasmtime::Result::<()>::Ok(())
 /// ```
 pub mod prelude {
-    pub use crate::{FuncExt, LinkerExt, Stack, StackPool, async_host};
+    pub use crate::{EpochTicker, FuncExt, LinkerExt, StackPool, async_host};
 }

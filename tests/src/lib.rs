@@ -127,3 +127,31 @@ pub fn weigh(args: &[i64]) -> i64 {
         .map(|(i, a)| (i as i64 + 1) * a)
         .sum()
 }
+
+/// The C guests of `guests/src/`, as `guests/build.sh` built them (committed, so that the
+/// tests need no C toolchain).
+pub mod c_guests {
+    /// `guests/src/data_guest.c`: strings, bytes and JSON through `env` imports.
+    pub const DATA_GUEST: &[u8] = include_bytes!("../../guests/data_guest.wasm");
+    /// `guests/src/wasi_guest.c`: printf and a clock through WASI, and an async import.
+    pub const WASI_GUEST: &[u8] = include_bytes!("../../guests/wasi_guest.wasm");
+}
+
+/// Instantiates a C reactor and runs its `_initialize` export, which must come before any
+/// other export.
+pub async fn instantiate_reactor<T: Send>(
+    store: &mut wasmtime::Store<T>,
+    linker: &wasmtime::Linker<T>,
+    module: &wasmtime::Module,
+) -> wasmtime::Result<wasmtime::Instance> {
+    use async_wasm::FuncExt;
+    let instance = linker.instantiate_async(&mut *store, module).await?;
+    let init = instance
+        .get_func(&mut *store, "_initialize")
+        .ok_or_else(|| wasmtime::format_err!("not a reactor: no `_initialize` export"))?;
+    init.get_async()
+        .get0::<()>(&*store)?
+        .call(&mut *store)
+        .await?;
+    Ok(instance)
+}

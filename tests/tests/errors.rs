@@ -1,6 +1,7 @@
 //! Errors a user can cause: each is an `Err` (or, for a panic, a panic in the awaiting
 //! task), and the process goes on.
 
+use async_wasm::Stack;
 use async_wasm::prelude::*;
 use futures::FutureExt;
 use tests::{pending, pooled_engine};

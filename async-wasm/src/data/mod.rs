@@ -1,0 +1,411 @@
+//! Strings, bytes and JSON between a guest and async host functions: the data ABI.
+//!
+//! An [`#[async_host]`](crate::async_host) fn may take and return `String`, `Vec<u8>` and
+//! (with the `json` feature) [`Json<T>`] besides wasm numbers:
+//!
+//! ```
+//! use async_wasm::prelude::*;
+//! use wasmtime::Caller;
+//!
+//! #[async_host]
+//! async fn greet(caller: Caller<'_, ()>, name: String, times: i32) -> wasmtime::Result<String> {
+//!     futures::future::ready(()).await; // a database, a socket...
+//!     Ok(format!("hello, {name}!").repeat(times as usize))
+//! }
+//! // wasm type: (name_ptr: i32, name_len: i32, times: i32) -> i64
+//! # let mut linker = wasmtime::Linker::<()>::new(&wasmtime::Engine::default());
+//! linker.func_wrap_host("env", "greet", greet)?;
+//! # wasmtime::Result::<()>::Ok(())
+//! ```
+//!
+//! The host function's future owns its data: every data parameter is copied out of the
+//! guest's memory, bounds-checked and validated, before the future first runs, and a data
+//! result is written back after it completes. No borrow of guest memory lives across an
+//! `.await`, where the guest's memory may grow, the call may be cancelled or the store
+//! dropped.
+//!
+//! # The guest's side
+//!
+//! A guest author needs this section and the C header below, nothing else.
+//!
+//! **Exports.** The guest exports its linear memory as `memory`, and an allocator
+//! `cabi_realloc(old_ptr: i32, old_len: i32, align: i32, new_len: i32) -> i32`. That is the
+//! component model's canonical-ABI allocator, name and type: guests built with
+//! `wit-bindgen` already export it, and C guests get it from `async_wasm.h`. Both names can
+//! be changed per host function (`#[async_host(memory = "mem", realloc = "my_alloc")]`, or
+//! [`GuestAbi::with_memory`] / [`GuestAbi::with_realloc`]).
+//!
+//! **Parameters.** A data parameter is two wasm `i32`s in the import's signature, in place:
+//! a pointer and a length, both unsigned. `fn f(caller, key: String, n: i32)` is the import
+//! `(key_ptr: i32, key_len: i32, n: i32)`. The guest keeps ownership; the host only reads
+//! the range, once, before the host function starts.
+//!
+//! | Rust type | bytes at `ptr .. ptr + len` |
+//! |---|---|
+//! | `String` | UTF-8, no terminating NUL |
+//! | `Vec<u8>` | anything |
+//! | `Json<T>` | UTF-8 JSON text that deserializes into `T` |
+//!
+//! **Results.** A data result (also inside `Result<_, E>`) is one wasm `i64`: the pointer in
+//! the low 32 bits, the length in the high 32 bits. For a non-empty result the host called
+//! `cabi_realloc(0, 0, 1, len)` and wrote the bytes there, so the **guest owns the memory and
+//! frees it** with its allocator (`free` in C). An empty result is pointer 0, length 0, and
+//! allocates nothing.
+//!
+//! **Why an exported allocator.** It is what real plugin ABIs do (proxy-wasm's
+//! `proxy_on_memory_allocate`, wasm-bindgen's `__wbindgen_malloc`, the canonical ABI's
+//! `cabi_realloc`), and it suits async host functions better than a guest-supplied output
+//! buffer: with a buffer too small, the guest would have to call again, and the host would
+//! have to redo its I/O or keep the result somewhere between the calls. Here one call always
+//! suffices. The allocator runs after the host function's future completes, as a nested call
+//! through its `Caller`: wasmtime runs every async call into wasm on a fiber of its own, so
+//! for the length of that allocation the store uses a second stack from the engine's
+//! allocator (from a [`StackPool`](crate::StackPool): one more lease, returned when the
+//! outer call ends).
+//!
+//! **Errors.** Everything the guest passes is checked: a range outside its memory (including
+//! `ptr + len` past 4 GiB), bytes that are not UTF-8 or not `T`'s JSON, a missing memory or
+//! allocator export, an allocator that traps, returns 0, or returns memory outside the
+//! guest's. Each fails the guest's call with a [`DataError`] naming the host function, the
+//! parameter and the cause; nothing is written outside the guest's memory, and the store
+//! stays usable (though a C guest's own state, its shadow stack pointer for one, is then
+//! wherever the aborted call left it).
+//!
+//! **The C header**, `guest/async_wasm.h` in this crate's package:
+//!
+#![doc = concat!("```c\n", include_str!("../../guest/async_wasm.h"), "```")]
+//!
+//! A C guest using it:
+//!
+//! ```c
+//! #include <string.h>
+//! #include "async_wasm.h"
+//!
+//! AW_IMPORT("env", "greet") uint64_t greet(const char *name, size_t name_len, int times);
+//!
+//! AW_EXPORT("run") int run(void) {
+//!     aw_bytes reply = aw_bytes_from(greet("wasm", 4, 2));
+//!     int ok = reply.len == 26 && memcmp(reply.ptr, "hello, wasm!hello, wasm!", 24) == 0;
+//!     aw_bytes_free(reply);
+//!     return ok;
+//! }
+//! ```
+//!
+//! # Without the macro
+//!
+//! [`GuestAbi`] is what the macro's expansion uses; call it from hand-written host functions
+//! the same way.
+
+mod error;
+#[cfg(feature = "json")]
+mod json;
+
+pub use error::{DataError, DataErrorKind};
+#[cfg(feature = "json")]
+pub use json::Json;
+
+use wasmtime::{Caller, Extern, Memory};
+
+/// How one host function reaches its guest's data: its name (for errors) and the names of
+/// the guest's memory and allocator exports.
+///
+/// # Example
+///
+/// A hand-written host function with a `String` parameter and a `Vec<u8>` result, the same
+/// as what [`#[async_host]`](crate::async_host) generates:
+///
+/// ```
+/// use async_wasm::data::GuestAbi;
+/// use async_wasm::prelude::*;
+/// use wasmtime::{Caller, Engine, Linker};
+///
+/// const ABI: GuestAbi = GuestAbi::new("kv_get");
+///
+/// let mut linker = Linker::<()>::new(&Engine::default());
+/// linker.func_wrap_async2("kv", "get", |mut caller: Caller<'_, ()>, ptr: i32, len: i32| {
+///     let key = ABI.read::<String, _>(&mut caller, "key", ptr, len);
+///     Box::new(async move {
+///         let key = key?;
+///         let value: Vec<u8> = key.into_bytes(); // look it up...
+///         ABI.write(&mut caller, value).await
+///     })
+/// })?;
+/// # wasmtime::Result::<()>::Ok(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GuestAbi {
+    function: &'static str,
+    memory: &'static str,
+    realloc: &'static str,
+}
+
+impl GuestAbi {
+    /// The memory export's name unless changed: `memory`.
+    pub const DEFAULT_MEMORY: &'static str = "memory";
+    /// The allocator export's name unless changed: `cabi_realloc`.
+    pub const DEFAULT_REALLOC: &'static str = "cabi_realloc";
+
+    /// The ABI of the host function `function` (named in errors), with the default export
+    /// names.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// let abi = async_wasm::data::GuestAbi::new("kv_get");
+    /// assert_eq!(abi.memory(), "memory");
+    /// assert_eq!(abi.realloc(), "cabi_realloc");
+    /// ```
+    pub const fn new(function: &'static str) -> GuestAbi {
+        GuestAbi {
+            function,
+            memory: Self::DEFAULT_MEMORY,
+            realloc: Self::DEFAULT_REALLOC,
+        }
+    }
+
+    /// The same, with the guest's memory exported as `name`.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// let abi = async_wasm::data::GuestAbi::new("f").with_memory("mem");
+    /// assert_eq!(abi.memory(), "mem");
+    /// ```
+    pub const fn with_memory(self, name: &'static str) -> GuestAbi {
+        GuestAbi {
+            memory: name,
+            ..self
+        }
+    }
+
+    /// The same, with the guest's allocator exported as `name` (with `cabi_realloc`'s type).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// let abi = async_wasm::data::GuestAbi::new("f").with_realloc("my_realloc");
+    /// assert_eq!(abi.realloc(), "my_realloc");
+    /// ```
+    pub const fn with_realloc(self, name: &'static str) -> GuestAbi {
+        GuestAbi {
+            realloc: name,
+            ..self
+        }
+    }
+
+    /// The host function's name.
+    ///
+    /// # Example
+    ///
+    /// See [`GuestAbi::new`].
+    pub const fn function(&self) -> &'static str {
+        self.function
+    }
+
+    /// The memory export's name.
+    ///
+    /// # Example
+    ///
+    /// See [`GuestAbi::with_memory`].
+    pub const fn memory(&self) -> &'static str {
+        self.memory
+    }
+
+    /// The allocator export's name.
+    ///
+    /// # Example
+    ///
+    /// See [`GuestAbi::with_realloc`].
+    pub const fn realloc(&self) -> &'static str {
+        self.realloc
+    }
+
+    /// Copies the guest's `len` bytes at `ptr` (both unsigned) and converts them into `T`,
+    /// for the parameter named `param`. Call it before the host function's future starts,
+    /// so that the future owns its data.
+    ///
+    /// # Errors
+    ///
+    /// [`DataError`] when the guest has no memory export, the range is outside it, or the
+    /// bytes are not a `T`. An empty range is read without looking at the memory.
+    ///
+    /// # Example
+    ///
+    /// See [`GuestAbi`].
+    pub fn read<T: FromGuest, D>(
+        &self,
+        caller: &mut Caller<'_, D>,
+        param: &'static str,
+        ptr: i32,
+        len: i32,
+    ) -> Result<T, DataError> {
+        let bytes = self
+            .copy_from_guest(caller, ptr as u32, len as u32)
+            .map_err(|kind| DataError::param(self.function, param, kind))?;
+        T::from_guest(bytes).map_err(|kind| DataError::param(self.function, param, kind))
+    }
+
+    /// Hands `value` to the guest as a data result: allocates its bytes with the guest's
+    /// allocator, writes them, and returns the `i64` the import returns (pointer low,
+    /// length high; 0 for an empty value, which allocates nothing).
+    ///
+    /// # Errors
+    ///
+    /// A [`DataError`] when the value cannot be encoded, the guest lacks the exports, its
+    /// allocator fails, returns 0 or returns memory outside the guest's, or the value is 4
+    /// GiB or more. An allocator's own error (a trap) is kept as the cause, under a
+    /// `DataError` context: both downcast.
+    ///
+    /// # Example
+    ///
+    /// See [`GuestAbi`].
+    pub async fn write<T: IntoGuest, D: Send>(
+        &self,
+        caller: &mut Caller<'_, D>,
+        value: T,
+    ) -> wasmtime::Result<i64> {
+        let fail = |kind| DataError::result(self.function, kind);
+        let bytes = value.into_guest().map_err(fail)?;
+        if bytes.is_empty() {
+            return Ok(0);
+        }
+        let len = u32::try_from(bytes.len())
+            .map_err(|_| fail(DataErrorKind::ResultTooLarge { len: bytes.len() }))?;
+        let realloc = caller
+            .get_export(self.realloc)
+            .and_then(Extern::into_func)
+            .ok_or_else(|| fail(DataErrorKind::MissingAllocator { name: self.realloc }))?;
+        let realloc = realloc
+            .typed::<(i32, i32, i32, i32), i32>(&*caller)
+            .map_err(|_| {
+                fail(DataErrorKind::AllocatorType {
+                    name: self.realloc,
+                    found: realloc.ty(&*caller).to_string(),
+                })
+            })?;
+        let ptr = realloc
+            .call_async(&mut *caller, (0, 0, 1, len as i32))
+            .await
+            .map_err(|err| {
+                err.context(fail(DataErrorKind::AllocatorFailed { name: self.realloc }))
+            })? as u32;
+        if ptr == 0 {
+            return Err(fail(DataErrorKind::OutOfGuestMemory { len }).into());
+        }
+        // Looked up after the allocator ran: it may have grown the memory.
+        let memory = self.find_memory(caller).map_err(fail)?;
+        let size = memory.data_size(&*caller) as u64;
+        let start = u64::from(ptr);
+        if start + u64::from(len) > size {
+            return Err(fail(DataErrorKind::AllocatorOutOfBounds {
+                ptr,
+                len,
+                memory_size: size,
+            })
+            .into());
+        }
+        memory.data_mut(&mut *caller)[start as usize..][..bytes.len()].copy_from_slice(&bytes);
+        Ok((u64::from(len) << 32 | start) as i64)
+    }
+
+    fn find_memory<D>(&self, caller: &mut Caller<'_, D>) -> Result<Memory, DataErrorKind> {
+        caller
+            .get_export(self.memory)
+            .and_then(Extern::into_memory)
+            .ok_or(DataErrorKind::MissingMemory { name: self.memory })
+    }
+
+    fn copy_from_guest<D>(
+        &self,
+        caller: &mut Caller<'_, D>,
+        ptr: u32,
+        len: u32,
+    ) -> Result<Vec<u8>, DataErrorKind> {
+        if len == 0 {
+            return Ok(Vec::new());
+        }
+        let memory = self.find_memory(caller)?;
+        let data = memory.data(&*caller);
+        // In u64, so that `ptr + len` cannot wrap past 4 GiB.
+        let (start, end) = (u64::from(ptr), u64::from(ptr) + u64::from(len));
+        if end > data.len() as u64 {
+            return Err(DataErrorKind::OutOfBounds {
+                ptr,
+                len,
+                memory_size: data.len() as u64,
+            });
+        }
+        Ok(data[start as usize..end as usize].to_vec())
+    }
+}
+
+/// A type a host function can take from guest memory: `String`, `Vec<u8>`, and with the
+/// `json` feature [`Json<T>`]. Sealed.
+///
+/// # Example
+///
+/// ```
+/// use async_wasm::data::FromGuest;
+///
+/// fn takes<T: FromGuest>() {}
+/// takes::<String>();
+/// takes::<Vec<u8>>();
+/// ```
+pub trait FromGuest: Sized + sealed::Sealed {
+    #[doc(hidden)]
+    fn from_guest(bytes: Vec<u8>) -> Result<Self, DataErrorKind>;
+}
+
+/// A type a host function can give the guest as a data result: `String`, `Vec<u8>`, and
+/// with the `json` feature [`Json<T>`]. Sealed.
+///
+/// # Example
+///
+/// ```
+/// use async_wasm::data::IntoGuest;
+///
+/// fn gives<T: IntoGuest>() {}
+/// gives::<String>();
+/// gives::<Vec<u8>>();
+/// ```
+pub trait IntoGuest: sealed::Sealed {
+    #[doc(hidden)]
+    fn into_guest(self) -> Result<Vec<u8>, DataErrorKind>;
+}
+
+impl FromGuest for Vec<u8> {
+    fn from_guest(bytes: Vec<u8>) -> Result<Self, DataErrorKind> {
+        Ok(bytes)
+    }
+}
+
+impl IntoGuest for Vec<u8> {
+    fn into_guest(self) -> Result<Vec<u8>, DataErrorKind> {
+        Ok(self)
+    }
+}
+
+impl FromGuest for String {
+    fn from_guest(bytes: Vec<u8>) -> Result<Self, DataErrorKind> {
+        String::from_utf8(bytes).map_err(|err| DataErrorKind::InvalidUtf8 {
+            valid_up_to: err.utf8_error().valid_up_to(),
+        })
+    }
+}
+
+impl IntoGuest for String {
+    fn into_guest(self) -> Result<Vec<u8>, DataErrorKind> {
+        Ok(self.into_bytes())
+    }
+}
+
+pub(crate) mod sealed {
+    /// Keeps [`FromGuest`](super::FromGuest) and [`IntoGuest`](super::IntoGuest) to the
+    /// types the data ABI defines.
+    pub trait Sealed {}
+
+    impl Sealed for Vec<u8> {}
+    impl Sealed for String {}
+    #[cfg(feature = "json")]
+    impl<T> Sealed for super::Json<T> {}
+}

@@ -1,0 +1,429 @@
+//! [`Local`] and [`LocalFuture`]: `!Send` host state and host futures, bound to the thread
+//! that made them.
+//!
+//! wasmtime needs `Send` store data and `Send` host futures, because a call future may be
+//! polled on any thread. Single-threaded hosts (a tokio `LocalSet` or current-thread runtime,
+//! futures' `LocalPool`, thread-per-core runtimes) keep their state in `Rc`/`RefCell` and
+//! hold such values across `.await`s. The usual advice, `unsafe impl Send` on the user's
+//! type, is undefined behaviour the moment the value reaches another thread. These two types
+//! make the same programs sound by checking instead of promising:
+//!
+//! - each remembers the thread that made it (a number never reused in the process);
+//! - every access ([`Local::get`], `Deref`) and every poll compares the current thread with
+//!   it, and panics on another thread with a message naming both;
+//! - dropped on another thread, it leaks its value instead of running the value's destructor
+//!   there. Leaking is safe; a [`LocalFuture`] keeps its future in an allocation of its own,
+//!   so a leaked future's pinned memory is never freed or reused.
+//!
+//! So a `!Send` value is only ever touched on its own thread, which is all `!Send` asks.
+//! The cost is one thread-local read and a compare per access and per poll, and for
+//! [`LocalFuture`] one allocation per future.
+
+use core::cell::Cell;
+use core::fmt;
+use core::future::Future;
+use core::mem::ManuallyDrop;
+use core::ops::{Deref, DerefMut};
+use core::pin::Pin;
+use core::task::{Context, Poll};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// A number for the current thread, unique for the life of the process: unlike a
+/// thread-local's address or an OS thread id, it is never given to a later thread.
+fn current_thread() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    thread_local! {
+        // `const` and without a destructor, so it stays readable while other thread-locals
+        // are being destroyed.
+        static ID: Cell<u64> = const { Cell::new(0) };
+    }
+    ID.with(|id| match id.get() {
+        0 => {
+            let fresh = NEXT.fetch_add(1, Ordering::Relaxed);
+            id.set(fresh);
+            fresh
+        }
+        known => known,
+    })
+}
+
+/// Panics with the message every misuse gets: which value, which threads, what to do.
+#[cold]
+#[track_caller]
+fn wrong_thread(what: &str, owner: u64) -> ! {
+    panic!(
+        "async_wasm::{what} was used on a thread other than the one that made it \
+         (made on thread #{owner}, used on thread #{}): local host state and local host \
+         futures must stay on their thread, so run calls into a store with local data on \
+         that thread (a tokio LocalSet or current-thread runtime, futures' LocalPool)",
+        current_thread()
+    )
+}
+
+/// A value that stays on the thread that made it, so that it can be store data or be held
+/// by a host future even when it is not `Send` (an `Rc<RefCell<Db>>`, say).
+///
+/// `Local<T>` is `Send` and `Sync` whatever `T` is, because `T` is only reachable on its
+/// own thread: [`get`](Local::get), [`get_mut`](Local::get_mut), `Deref`, `DerefMut` and
+/// [`into_inner`](Local::into_inner) panic on any other thread, and a `Local` dropped on
+/// another thread leaks its value instead of running `T`'s destructor there. See the
+/// [module docs](self) for why that is sound and what it costs.
+///
+/// # Example
+///
+/// ```
+/// use std::{cell::RefCell, rc::Rc};
+/// use async_wasm::Local;
+///
+/// let counter = Local::new(Rc::new(RefCell::new(0)));
+/// *counter.borrow_mut() += 1; // through Deref, checked
+/// assert_eq!(*counter.get().borrow(), 1);
+///
+/// // On another thread every access panics, and a drop there leaks.
+/// let moved = std::thread::spawn(move || {
+///     let touched = std::panic::catch_unwind(|| *counter.borrow()).is_err();
+///     touched
+/// });
+/// assert!(moved.join().unwrap());
+/// ```
+pub struct Local<T> {
+    value: ManuallyDrop<T>,
+    thread: u64,
+}
+
+// SAFETY: `value` is only reachable through methods that first check that the current
+// thread is `thread` (`checked`), and `Drop` leaks it on any other thread. So a `T` is only
+// read, written or dropped on the thread that made it, whatever thread holds or shares the
+// `Local`. Handing out `&T` on that thread cannot leak it elsewhere: sending `&T` needs
+// `T: Sync`, which is then the type's own promise.
+unsafe impl<T> Send for Local<T> {}
+// SAFETY: as above: `&Local<T>` on another thread gives no access to `T` (it panics).
+unsafe impl<T> Sync for Local<T> {}
+
+impl<T> Local<T> {
+    /// Binds `value` to the current thread.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// let state = async_wasm::Local::new(std::rc::Rc::new(5));
+    /// assert_eq!(**state, 5);
+    /// ```
+    pub fn new(value: T) -> Local<T> {
+        Local {
+            value: ManuallyDrop::new(value),
+            thread: current_thread(),
+        }
+    }
+
+    /// Whether the current thread is the one this value belongs to: when it is not, every
+    /// access panics.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// let state = async_wasm::Local::new(1);
+    /// assert!(state.is_here());
+    /// ```
+    pub fn is_here(&self) -> bool {
+        self.thread == current_thread()
+    }
+
+    /// The value, on its own thread.
+    ///
+    /// # Panics
+    ///
+    /// On any other thread.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// let state = async_wasm::Local::new(String::from("db"));
+    /// assert_eq!(state.get(), "db");
+    /// ```
+    #[track_caller]
+    pub fn get(&self) -> &T {
+        self.check();
+        &self.value
+    }
+
+    /// The value, mutably, on its own thread.
+    ///
+    /// # Panics
+    ///
+    /// On any other thread.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// let mut state = async_wasm::Local::new(vec![1]);
+    /// state.get_mut().push(2);
+    /// assert_eq!(state.get(), &[1, 2]);
+    /// ```
+    #[track_caller]
+    pub fn get_mut(&mut self) -> &mut T {
+        self.check();
+        &mut self.value
+    }
+
+    /// The value, if the current thread is its own.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// let state = async_wasm::Local::new(3);
+    /// assert_eq!(state.try_get(), Some(&3));
+    /// ```
+    pub fn try_get(&self) -> Option<&T> {
+        self.is_here().then(|| &*self.value)
+    }
+
+    /// Takes the value back, on its own thread.
+    ///
+    /// # Panics
+    ///
+    /// On any other thread (the value is then leaked, not dropped).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// let state = async_wasm::Local::new(std::rc::Rc::new(7));
+    /// assert_eq!(*state.into_inner(), 7);
+    /// ```
+    #[track_caller]
+    pub fn into_inner(self) -> T {
+        self.check();
+        let mut this = ManuallyDrop::new(self);
+        // SAFETY: `this` is never used or dropped again, so the value is moved out once.
+        unsafe { ManuallyDrop::take(&mut this.value) }
+    }
+
+    #[track_caller]
+    fn check(&self) {
+        if self.thread != current_thread() {
+            wrong_thread("Local", self.thread);
+        }
+    }
+}
+
+impl<T> Deref for Local<T> {
+    type Target = T;
+
+    /// # Panics
+    ///
+    /// On a thread other than the value's own.
+    #[track_caller]
+    fn deref(&self) -> &T {
+        self.get()
+    }
+}
+
+impl<T> DerefMut for Local<T> {
+    /// # Panics
+    ///
+    /// On a thread other than the value's own.
+    #[track_caller]
+    fn deref_mut(&mut self) -> &mut T {
+        self.get_mut()
+    }
+}
+
+impl<T> Drop for Local<T> {
+    fn drop(&mut self) {
+        if self.is_here() {
+            // SAFETY: dropped once, here; `value` is not used after.
+            unsafe { ManuallyDrop::drop(&mut self.value) }
+        }
+        // On another thread the value is leaked: running its destructor there is exactly
+        // what `!Send` forbids.
+    }
+}
+
+impl<T: Default> Default for Local<T> {
+    fn default() -> Local<T> {
+        Local::new(T::default())
+    }
+}
+
+impl<T: fmt::Debug> fmt::Debug for Local<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.try_get() {
+            Some(value) => f.debug_tuple("Local").field(value).finish(),
+            None => f.write_str("Local(<on another thread>)"),
+        }
+    }
+}
+
+/// A future that stays on the thread that made it, so that a host function may hold `!Send`
+/// values (an `Rc`, a `RefCell` borrow) across `.await`s.
+///
+/// It is `Send` whatever the future is, because the future is only polled or dropped on its
+/// own thread: a poll on any other thread panics (wasmtime passes the panic on to the task
+/// awaiting the call), and a drop on another thread leaks the future. The future lives in
+/// an allocation of its own, which a leak never frees, so its pinned memory stays valid.
+/// [`#[async_host(local)]`](crate::async_host) wraps a host function's body in one; closures
+/// write `Box::new(LocalFuture::new(async move { .. }))`.
+///
+/// # Example
+///
+/// ```
+/// use std::rc::Rc;
+/// use async_wasm::prelude::*;
+/// use async_wasm::{Local, LocalFuture};
+/// use wasmtime::{Caller, Engine, Func, Store};
+///
+/// let mut store = Store::new(&Engine::default(), Local::new(Rc::new(40)));
+/// let f = Func::wrap_async1(&mut store, |caller: Caller<'_, Local<Rc<i32>>>, x: i32| {
+///     let shared = Rc::clone(caller.data()); // !Send, held across the await below
+///     Box::new(LocalFuture::new(async move {
+///         futures::future::ready(()).await;
+///         *shared + x
+///     }))
+/// });
+/// let add = f.get_async().get1::<i32, i32>(&store)?;
+/// assert_eq!(futures::executor::block_on(add.call(&mut store, 2))?, 42);
+/// # wasmtime::Result::<()>::Ok(())
+/// ```
+pub struct LocalFuture<F> {
+    future: ManuallyDrop<Pin<Box<F>>>,
+    thread: u64,
+}
+
+// SAFETY: the future is only polled (`poll` checks the thread first) and dropped (`Drop`
+// checks, and leaks otherwise) on the thread that made the `LocalFuture`, so nothing of `F`
+// is touched on another thread.
+unsafe impl<F> Send for LocalFuture<F> {}
+
+impl<F: Future> LocalFuture<F> {
+    /// Binds `future` to the current thread.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// let fut = async_wasm::LocalFuture::new(async { std::rc::Rc::new(1) });
+    /// assert_eq!(*futures::executor::block_on(fut), 1);
+    /// ```
+    pub fn new(future: F) -> LocalFuture<F> {
+        LocalFuture {
+            future: ManuallyDrop::new(Box::pin(future)),
+            thread: current_thread(),
+        }
+    }
+}
+
+impl<F: Future> Future for LocalFuture<F> {
+    type Output = F::Output;
+
+    /// # Panics
+    ///
+    /// On a thread other than the one that made it.
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        if self.thread != current_thread() {
+            wrong_thread("LocalFuture", self.thread);
+        }
+        self.future.as_mut().poll(cx)
+    }
+}
+
+impl<F> Drop for LocalFuture<F> {
+    fn drop(&mut self) {
+        if self.thread == current_thread() {
+            // SAFETY: dropped once, here; `future` is not used after.
+            unsafe { ManuallyDrop::drop(&mut self.future) }
+        }
+        // On another thread the boxed future is leaked: its destructor must not run there,
+        // and its allocation, which may be pinned, is never freed.
+    }
+}
+
+impl<F> fmt::Debug for LocalFuture<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LocalFuture")
+            .field("thread", &self.thread)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::rc::Rc;
+    use std::sync::{Arc, Mutex};
+
+    /// Records the thread its destructor ran on.
+    struct Recorder(Arc<Mutex<Vec<u64>>>);
+
+    impl Drop for Recorder {
+        fn drop(&mut self) {
+            self.0.lock().unwrap().push(current_thread());
+        }
+    }
+
+    #[test]
+    fn thread_numbers_differ_and_stay() {
+        let here = current_thread();
+        assert_eq!(here, current_thread());
+        let there = std::thread::spawn(current_thread).join().unwrap();
+        assert_ne!(here, there);
+    }
+
+    #[test]
+    fn a_local_dropped_on_its_thread_runs_its_destructor() {
+        let log = Arc::new(Mutex::new(Vec::new()));
+        drop(Local::new(Recorder(log.clone())));
+        assert_eq!(*log.lock().unwrap(), [current_thread()]);
+    }
+
+    #[test]
+    fn a_local_dropped_elsewhere_leaks() {
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let local = Local::new((Rc::new(()), Recorder(log.clone())));
+        std::thread::spawn(move || drop(local)).join().unwrap();
+        assert!(log.lock().unwrap().is_empty(), "no destructor ran anywhere");
+    }
+
+    #[test]
+    fn access_elsewhere_panics_with_the_message() {
+        let local = Local::new(Rc::new(1));
+        let message = std::thread::spawn(move || {
+            let err =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| **local)).unwrap_err();
+            err.downcast_ref::<String>().cloned().unwrap()
+        })
+        .join()
+        .unwrap();
+        assert!(message.contains("async_wasm::Local"), "{message}");
+        assert!(message.contains("LocalSet"), "{message}");
+    }
+
+    #[test]
+    fn a_future_polled_elsewhere_panics_and_dropped_elsewhere_leaks() {
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let recorder = Recorder(log.clone());
+        let mut fut = Box::pin(LocalFuture::new(async move {
+            let _recorder = recorder;
+            std::future::pending::<()>().await;
+        }));
+        let waker = std::task::Waker::noop();
+        assert!(
+            fut.as_mut()
+                .poll(&mut Context::from_waker(waker))
+                .is_pending()
+        );
+        std::thread::spawn(move || {
+            let polled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                let _ = fut
+                    .as_mut()
+                    .poll(&mut Context::from_waker(std::task::Waker::noop()));
+            }));
+            assert!(polled.is_err());
+            drop(fut);
+        })
+        .join()
+        .unwrap();
+        assert!(
+            log.lock().unwrap().is_empty(),
+            "the future's state was leaked"
+        );
+    }
+}

@@ -1,0 +1,55 @@
+//! What `#[async_host]`'s expansion and the generated arity families name. Not public API:
+//! reached as `async_wasm::__private`, and may change in any release.
+
+use core::future::Future;
+
+pub use wasmtime;
+
+/// Marks the `IntoHostFunc` impls for callbacks that take a `Caller` first.
+#[derive(Debug)]
+pub struct WithCaller;
+
+/// Marks the `IntoHostFunc` impls for callbacks without a `Caller`.
+#[derive(Debug)]
+pub struct NoCaller;
+
+/// A host function's future that wasmtime can poll from any thread.
+#[diagnostic::on_unimplemented(
+    message = "the future of this `#[async_host]` fn is not `Send`",
+    label = "this future holds a value that is not `Send` across an `.await`",
+    note = "wasmtime may poll a host future on whichever thread polls the call; for a \
+            single-threaded host with `Rc`/`RefCell` state, write `#[async_host(local)]` \
+            (see `async_wasm::Local` and `async_wasm::LocalFuture`)"
+)]
+pub trait SendHostFuture: Future + Send {}
+
+impl<F: Future + Send> SendHostFuture for F {}
+
+/// Passes a host future through, checking that it is `Send` with a message that points to
+/// the local mode.
+#[inline(always)]
+pub fn require_send<F: SendHostFuture>(future: F) -> F {
+    future
+}
+
+/// A type a host function's number parameter may have.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a wasm value, so it cannot be a parameter of an `#[async_host]` fn",
+    label = "not a wasm value",
+    note = "parameters are wasm values (i32, i64, f32, f64, v128, references) or, passed \
+            through the guest's memory, `String`, `Vec<u8>` and `Json<T>` written by those \
+            names; a type alias for one of these is not recognised: write the type itself"
+)]
+pub trait WasmParam: wasmtime::WasmTy {}
+
+impl<T: wasmtime::WasmTy> WasmParam for T {}
+
+/// Checks, at compile time, that `T` can be a number parameter.
+#[inline(always)]
+pub fn wasm_param<T: WasmParam>() {}
+
+/// The future of a data host function that failed before the user's future was made: a
+/// guest's data did not pass the checks.
+pub fn failed<T>(error: crate::data::DataError) -> core::future::Ready<wasmtime::Result<T>> {
+    core::future::ready(Err(error.into()))
+}
