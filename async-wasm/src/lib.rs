@@ -53,6 +53,9 @@
 //!   crate's through the trait, `FuncExt::wrap_async(&mut store, f)`.
 //! - [`Stack`] and [`StackPool`]: the stacks guests run on, pooled so that a store per
 //!   request does not map and unmap a stack each time.
+//! - [`AsyncEngine`]: the recommended per-request setup in one builder: stacks and
+//!   memories from a pool, bounds, cooperative yields and a deadline that stops a spinning
+//!   guest.
 //! - [`EpochTicker`]: makes guests in long loops yield to the executor.
 //! - [`Local`] and [`LocalFuture`]: `!Send` store data and host futures for single-threaded
 //!   hosts, checked instead of promised.
@@ -86,6 +89,7 @@
 #![deny(missing_docs)]
 
 pub mod data;
+mod engine;
 mod epoch;
 mod func_ext;
 mod getter;
@@ -102,6 +106,7 @@ mod stack;
 pub mod __private;
 
 pub use async_wasm_macros::async_host;
+pub use engine::{Allocation, AsyncEngine, AsyncEngineBuilder, DeadlineExceeded};
 pub use epoch::EpochTicker;
 pub use func_ext::FuncExt;
 pub use getter::{AsyncGetter, AsyncTypedFunc};
