@@ -8,6 +8,8 @@
 //! - `wasmtime`: `Linker::func_wrap_async`, export called with `TypedFunc::call_async`.
 //! - `async_wasm_closure`: `LinkerExt::func_wrap_async1` with a closure.
 //! - `async_wasm_async_host`: `func_wrap_async1` with an `#[async_host]` fn.
+//! - `async_wasm_local`: the same with `#[async_host(local)]` on a store of `Local<()>`
+//!   data: the thread check on every poll and the future's own allocation.
 //!
 //! Both async-wasm variants call the export through `get_async().get1().call()`.
 //!
@@ -18,6 +20,7 @@ mod common;
 
 use std::hint::black_box;
 
+use async_wasm::Local;
 use async_wasm::prelude::*;
 use common::{block_on, pooled_engine, yield_once};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
@@ -66,6 +69,27 @@ async fn add_one(_caller: Caller<'_, ()>, x: i32) -> i32 {
 async fn add_one_after_yield(_caller: Caller<'_, ()>, x: i32) -> i32 {
     yield_once().await;
     x + 1
+}
+
+#[async_host(local)]
+async fn add_one_local(_caller: Caller<'_, Local<()>>, x: i32) -> i32 {
+    x + 1
+}
+
+#[async_host(local)]
+async fn add_one_after_yield_local(_caller: Caller<'_, Local<()>>, x: i32) -> i32 {
+    yield_once().await;
+    x + 1
+}
+
+fn local_linker(engine: &Engine, shape: Shape) -> Linker<Local<()>> {
+    let mut linker = Linker::new(engine);
+    match shape {
+        Shape::Ready => linker.func_wrap_async1("env", "host", add_one_local),
+        Shape::YieldOnce => linker.func_wrap_async1("env", "host", add_one_after_yield_local),
+    }
+    .unwrap();
+    linker
 }
 
 fn wasmtime_linker(engine: &Engine, shape: Shape) -> Linker<()> {
@@ -165,6 +189,17 @@ fn host_calls(c: &mut Criterion) {
             let run = instance.get_func(&mut store, "run").unwrap();
             let run = run.get_async().get1::<i32, i32>(&store).unwrap();
             bench_loop(c, variant, shape, || block_on(run.call(&mut store, CALLS)));
+        }
+
+        {
+            let linker = local_linker(&engine, shape);
+            let mut store = Store::new(&engine, Local::new(()));
+            let instance = block_on(linker.instantiate_async(&mut store, &module)).unwrap();
+            let run = instance.get_func(&mut store, "run").unwrap();
+            let run = run.get_async().get1::<i32, i32>(&store).unwrap();
+            bench_loop(c, "async_wasm_local", shape, || {
+                block_on(run.call(&mut store, CALLS))
+            });
         }
     }
 }
