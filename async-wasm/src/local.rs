@@ -1,23 +1,5 @@
 //! [`Local`] and [`LocalFuture`]: `!Send` host state and host futures, bound to the thread
-//! that made them.
-//!
-//! wasmtime needs `Send` store data and `Send` host futures, because a call future may be
-//! polled on any thread. Single-threaded hosts (a tokio `LocalSet` or current-thread runtime,
-//! futures' `LocalPool`, thread-per-core runtimes) keep their state in `Rc`/`RefCell` and
-//! hold such values across `.await`s. The usual advice, `unsafe impl Send` on the user's
-//! type, is undefined behaviour the moment the value reaches another thread. These two types
-//! make the same programs sound by checking instead of promising:
-//!
-//! - each remembers the thread that made it (a number never reused in the process);
-//! - every access ([`Local::get`], `Deref`) and every poll compares the current thread with
-//!   it, and panics on another thread with a message naming both;
-//! - dropped on another thread, it leaks its value instead of running the value's destructor
-//!   there. Leaking is safe; a [`LocalFuture`] keeps its future in an allocation of its own,
-//!   so a leaked future's pinned memory is never freed or reused.
-//!
-//! So a `!Send` value is only ever touched on its own thread, which is all `!Send` asks.
-//! The cost is one thread-local read and a compare per access and per poll, and for
-//! [`LocalFuture`] one allocation per future.
+//! that made them. Why this is sound is on [`Local`].
 
 use core::cell::Cell;
 use core::fmt;
@@ -63,11 +45,30 @@ fn wrong_thread(what: &str, owner: u64) -> ! {
 /// A value that stays on the thread that made it, so that it can be store data or be held
 /// by a host future even when it is not `Send` (an `Rc<RefCell<Db>>`, say).
 ///
-/// `Local<T>` is `Send` and `Sync` whatever `T` is, because `T` is only reachable on its
-/// own thread: [`get`](Local::get), [`get_mut`](Local::get_mut), `Deref`, `DerefMut` and
-/// [`into_inner`](Local::into_inner) panic on any other thread, and a `Local` dropped on
-/// another thread leaks its value instead of running `T`'s destructor there. See the
-/// [module docs](self) for why that is sound and what it costs.
+/// wasmtime needs `Send` store data and `Send` host futures, because a call future may be
+/// polled on any thread. Single-threaded hosts (a tokio `LocalSet` or current-thread
+/// runtime, futures' `LocalPool`, thread-per-core runtimes) keep their state in
+/// `Rc`/`RefCell` and hold such values across `.await`s; `unsafe impl Send` on such a type
+/// is undefined behaviour the moment the value reaches another thread. `Local` and
+/// [`LocalFuture`] make the same programs sound by checking instead of promising:
+///
+/// - each remembers the thread that made it (a number never reused in the process);
+/// - every access ([`get`](Local::get), [`get_mut`](Local::get_mut), `Deref`, `DerefMut`,
+///   [`into_inner`](Local::into_inner)) and every poll of a `LocalFuture` compares the
+///   current thread with it, and panics on another thread with a message naming both;
+/// - dropped on another thread, it leaks its value instead of running the value's
+///   destructor there. Leaking is safe; a `LocalFuture` keeps its future in an allocation of
+///   its own, so a leaked future's pinned memory is never freed or reused.
+///
+/// So a `!Send` value is only ever touched on its own thread, which is all `!Send` asks.
+/// The cost is a thread-local read and a compare per access and per poll, and one
+/// allocation per `LocalFuture`.
+///
+/// If a store with `Local` data, or a call future into it, is moved to another thread
+/// anyway (spawned on a multi-thread runtime, say), nothing undefined happens: the first
+/// host function that touches the data, or the first poll of a local host future, panics
+/// there (the panic reaches the task awaiting the call), and whatever is dropped there is
+/// leaked.
 ///
 /// # Example
 ///
@@ -81,8 +82,8 @@ fn wrong_thread(what: &str, owner: u64) -> ! {
 ///
 /// // On another thread every access panics, and a drop there leaks.
 /// let moved = std::thread::spawn(move || {
-///     let touched = std::panic::catch_unwind(|| *counter.borrow()).is_err();
-///     touched
+///     let access = std::panic::AssertUnwindSafe(|| *counter.borrow());
+///     std::panic::catch_unwind(access).is_err()
 /// });
 /// assert!(moved.join().unwrap());
 /// ```
@@ -261,6 +262,7 @@ impl<T: fmt::Debug> fmt::Debug for Local<T> {
 /// own thread: a poll on any other thread panics (wasmtime passes the panic on to the task
 /// awaiting the call), and a drop on another thread leaks the future. The future lives in
 /// an allocation of its own, which a leak never frees, so its pinned memory stays valid.
+/// See [`Local`] for why this is sound and what it costs.
 /// [`#[async_host(local)]`](crate::async_host) wraps a host function's body in one; closures
 /// write `Box::new(LocalFuture::new(async move { .. }))`.
 ///

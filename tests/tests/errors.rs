@@ -71,6 +71,7 @@ async fn a_host_error_comes_back_with_its_type() -> wasmtime::Result<()> {
     Ok(())
 }
 
+/// Guards our call path: `call` hands back wasmtime's trap as it is, downcastable.
 #[tokio::test(flavor = "current_thread")]
 async fn a_trap_comes_back_as_a_trap() -> wasmtime::Result<()> {
     let engine = Engine::default();
@@ -130,10 +131,6 @@ async fn endless_recursion_is_a_stack_overflow_trap() -> wasmtime::Result<()> {
 #[test]
 fn a_pool_smaller_than_max_wasm_stack_is_an_engine_error() {
     let pool = StackPool::new(64 * 1024);
-    let mut config = Config::new();
-    pool.configure(&mut config);
-    let err = Engine::new(&config).err().unwrap();
-    assert!(err.to_string().contains("max_wasm_stack"), "{err}");
     // Through the pool, the error says which settings to change, in the pool's terms.
     let err = pool.engine(&Config::new()).unwrap_err();
     let message = format!("{err:?}");
@@ -199,18 +196,4 @@ fn invalid_stack_sizes_are_errors() {
     let pool = StackPool::new(1 << 16);
     let err = pool.put(Stack::new(1 << 17).unwrap()).unwrap_err();
     assert!(err.to_string().contains("bytes"), "{err}");
-}
-
-#[test]
-fn an_invalid_module_is_an_error() {
-    let engine = Engine::default();
-    assert!(Module::new(&engine, "(module (func (result i32)))").is_err());
-    assert!(Module::new(&engine, b"\0asm garbage").is_err());
-    assert!(
-        Module::new(
-            &engine,
-            "(module (func (export \"f\") (result i32) i32.const 1))"
-        )
-        .is_ok()
-    );
 }

@@ -87,21 +87,3 @@ async fn without_yields_the_sibling_waits_for_the_guest() {
     println!("without epoch yields, the 5 ms timer woke {late:?} late");
     assert!(!on_time, "the sibling could only run after the guest");
 }
-
-#[tokio::test(flavor = "current_thread")]
-async fn a_store_without_a_deadline_traps_at_once() {
-    let (engine, _ticker) = epoch_engine();
-    let module = Module::new(&engine, SPIN).unwrap();
-    let mut store = Store::new(&engine, ());
-    let now_ms = Func::wrap(&mut store, || 0_i64);
-    let instance = Instance::new_async(&mut store, &module, &[now_ms.into()])
-        .await
-        .unwrap();
-    let spin = instance.get_func(&mut store, "spin").unwrap();
-    let spin = spin.get_async().get1::<i64, i64>(&store).unwrap();
-    let err = spin.call(&mut store, 1).await.unwrap_err();
-    assert_eq!(
-        err.downcast_ref::<wasmtime::Trap>(),
-        Some(&wasmtime::Trap::Interrupt)
-    );
-}
