@@ -12,16 +12,17 @@
 //!
 //! Variants, on both guests: `sync_pooling` (synchronous wasmtime, tuned pooling
 //! allocator), `async_pooling_raw` (wasmtime async on the same), `async_stackpool_async_wasm`
-//! (async-wasm's API, on-demand allocator, stacks from a `StackPool`).
+//! (async-wasm's API, on-demand allocator, stacks from a `StackPool`), and the same with
+//! `common::malloc_memory`; the `StackPool` is shared by both.
 //!
 //! Each measurement runs for `ASYNC_WASM_BENCH_MILLIS` (default 250) of wall time; the
 //! measurements are repeated in `ASYNC_WASM_BENCH_ROUNDS` (default 5) interleaved rounds and
 //! the median kept. Printed: requests per second per thread (wall clock: total requests
 //! over the run's length, over N), the process's CPU time per request, and for N above the
-//! first the ratio of per-thread throughput to that at the first N. On a machine with fewer
-//! free cores than N, wall-clock throughput per thread drops whatever the code does; the CPU
-//! time per request says whether the work itself grew (contention: locks, page-table
-//! shootdowns).
+//! first the ratios of per-thread throughput and of CPU time per request to those at the
+//! first N. On a machine with fewer free cores than N, wall-clock throughput per thread drops
+//! whatever the code does; the CPU time per request says whether the work itself grew
+//! (contention: locks, cache lines, page-table shootdowns).
 //!
 //! Run with `cargo bench -p async-wasm --bench threads`.
 
@@ -100,6 +101,7 @@ fn run_tokio(prepared: &Prepared, threads: usize, tasks: usize, length: Duration
     let request = prepared.clone().future().expect("an async variant");
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(threads)
+        .enable_time()
         .build()
         .unwrap();
     let served = Arc::new(AtomicU64::new(0));
@@ -155,6 +157,8 @@ fn main() {
     let pooling = Allocator::Pooling(settings).engine(false);
     let pool = StackPool::new(STACK_SIZE);
     let stack_pool = Allocator::StackPool(pool.clone()).engine(false);
+    let mut config = wasmtime::Config::new();
+    let malloc_stack_pool = pool.engine(common::malloc_memory(&mut config)).unwrap();
 
     // (name, guest, mode, prepared)
     let mut cases = Vec::new();
@@ -163,6 +167,11 @@ fn main() {
             ("sync_pooling", &pooling, Api::Sync),
             ("async_pooling_raw", &pooling, Api::WasmtimeAsync),
             ("async_stackpool_async_wasm", &stack_pool, Api::AsyncWasm),
+            (
+                "async_stackpool_async_wasm_malloc_memory",
+                &malloc_stack_pool,
+                Api::AsyncWasm,
+            ),
         ];
         for (name, engine, api) in variants {
             let prepared = Prepared::new(engine, guest, api);
@@ -203,10 +212,13 @@ fn main() {
         print!(" req/s/thread, N={n} | CPU µs/req, N={n} |");
     }
     for n in threads.iter().skip(1) {
-        print!(" per-thread ×, N={n} vs {} |", threads[0]);
+        print!(
+            " req/s/thread ×, N={n} vs {0} | CPU/req ×, N={n} vs {0} |",
+            threads[0]
+        );
     }
     println!();
-    println!("|---|---|---|{}", "---:|".repeat(3 * threads.len() - 1));
+    println!("|---|---|---|{}", "---:|".repeat(4 * threads.len() - 2));
     for (c, (name, guest, mode, _)) in cases.iter().enumerate() {
         let mode = match mode {
             Mode::OsThreads => "os threads",
@@ -224,8 +236,8 @@ fn main() {
         for (rate, cpu) in &medians {
             print!(" {rate:.0} | {cpu:.2} |");
         }
-        for (rate, _) in medians.iter().skip(1) {
-            print!(" {:.2} |", rate / medians[0].0);
+        for (rate, cpu) in medians.iter().skip(1) {
+            print!(" {:.2} | {:.2} |", rate / medians[0].0, cpu / medians[0].1);
         }
         println!();
     }
