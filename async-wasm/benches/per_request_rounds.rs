@@ -16,7 +16,9 @@
 //!
 //! Run with `cargo bench -p async-wasm --bench per_request_rounds`;
 //! `ASYNC_WASM_BENCH_ROUNDS` (default 40) and `ASYNC_WASM_BENCH_BATCH` (requests per
-//! variant per round, default 400) change the run.
+//! variant per round, default 400) change the run, and `ASYNC_WASM_BENCH_ONLY=text` keeps
+//! only the variants whose id (`guest[/zeroed]/name`) contains `text`, and the baselines
+//! (for a profiler).
 
 #[allow(dead_code)]
 mod common;
@@ -39,6 +41,10 @@ fn main() {
             .into_iter()
             .filter(|variant| variant.zeroing),
     );
+    // For profiling one variant: keep the ids containing this (and the baselines).
+    if let Ok(only) = std::env::var("ASYNC_WASM_BENCH_ONLY") {
+        variants.retain(|v| v.name == BASELINE || v.id().contains(&only));
+    }
     println!(
         "per request, {} variants, {rounds} interleaved rounds of {batch} requests each, \
          thread CPU time",
