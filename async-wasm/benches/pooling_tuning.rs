@@ -8,7 +8,9 @@
 //!
 //! The last group is the on-demand allocator that a `StackPool` works with (wasmtime 48
 //! gives `Config::with_host_stack` to the on-demand allocator only): how far tuning its
-//! memory settings takes the guest with memory.
+//! memory settings takes the guest with memory. Last, what the fastest of those
+//! (`common::malloc_memory`) costs a guest's own code: a loop of memory loads, each
+//! bounds-checked in code there.
 //!
 //! Run with `cargo bench -p async-wasm --bench pooling_tuning`; `ASYNC_WASM_BENCH_ROUNDS`
 //! (default 20) and `ASYNC_WASM_BENCH_BATCH` (default 200) change the run.
@@ -207,6 +209,69 @@ fn on_demand_candidates() -> Vec<Candidate> {
     ]
 }
 
+/// A guest that only computes on its memory: `sum(n)` adds up the page's 16,384 words `n`
+/// times. Every load is bounds-checked in code under `common::malloc_memory`, and none is
+/// on a 4 GiB reservation with guards: this is what the fast store of the former costs the
+/// guest's own work.
+const COMPUTE_GUEST: &str = r#"(module
+    (memory 1)
+    (func (export "sum") (param $n i32) (result i32)
+        (local $i i32) (local $acc i32)
+        (loop $passes
+            (local.set $i (i32.const 0))
+            (loop $words
+                (local.set $acc (i32.add (local.get $acc) (i32.load (local.get $i))))
+                (local.set $i (i32.add (local.get $i) (i32.const 4)))
+                (br_if $words (i32.lt_u (local.get $i) (i32.const 65536))))
+            (local.set $n (i32.sub (local.get $n) (i32.const 1)))
+            (br_if $passes (local.get $n)))
+        (local.get $acc)))"#;
+
+/// Times `sum(4)` (65,536 loads) on one instance, pooling allocator against malloc memory,
+/// in interleaved rounds; prints ns per call and the ratio.
+fn bounds_checks(rounds: usize) {
+    use common::rounds::thread_cpu_time;
+    use wasmtime::{Instance, Module, Store};
+
+    let mut config = Config::new();
+    let engines = [
+        ("pooling, tuned", tuned_pooling().engine(false)),
+        (
+            "malloc memory",
+            Engine::new(common::malloc_memory(&mut config)).unwrap(),
+        ),
+    ];
+    let mut calls: Vec<_> = engines
+        .iter()
+        .map(|(name, engine)| {
+            let module = Module::new(engine, COMPUTE_GUEST).unwrap();
+            let mut store = Store::new(engine, ());
+            let instance = Instance::new(&mut store, &module, &[]).unwrap();
+            let sum = instance
+                .get_typed_func::<i32, i32>(&mut store, "sum")
+                .unwrap();
+            assert_eq!(sum.call(&mut store, 4).unwrap(), 0);
+            (*name, store, sum, Vec::new())
+        })
+        .collect();
+    for _ in 0..rounds {
+        for (_, store, sum, times) in calls.iter_mut() {
+            let start = thread_cpu_time();
+            for _ in 0..20 {
+                std::hint::black_box(sum.call(&mut *store, 4).unwrap());
+            }
+            times.push((thread_cpu_time() - start).as_secs_f64() * 1e6 / 20.0);
+        }
+    }
+    println!();
+    println!("the guest's own code: 65,536 memory loads in a loop, one instance");
+    print_header("memory", "pooling");
+    let base = calls[0].3.clone();
+    for (name, _, _, times) in &calls {
+        print_row(name, &summarize(times, &base));
+    }
+}
+
 fn main() {
     if std::env::args().any(|arg| arg == "--list") {
         return;
@@ -239,4 +304,5 @@ fn main() {
             }
         }
     }
+    bounds_checks(rounds);
 }
