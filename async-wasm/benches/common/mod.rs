@@ -5,8 +5,6 @@
 //! Each `benches/*.rs` file is its own binary and uses only part of this module, hence the
 //! `dead_code` allowance on the module declaration in each of them.
 
-#[cfg(target_os = "linux")]
-pub mod memory_pool;
 pub mod rounds;
 
 use std::future::Future;
@@ -501,21 +499,6 @@ pub fn per_request_variants(zeroing: bool) -> Vec<Variant> {
     let malloc_stack_pool = pool
         .engine(&config)
         .expect("a malloc-memory StackPool engine");
-    #[cfg(target_os = "linux")]
-    let memory_pool_engines = {
-        let mut config = Config::new();
-        config
-            .async_stack_zeroing(zeroing)
-            // wasmtime 48.0.8 panics ("memory_image is Some only for mmap-based memories")
-            // instantiating a data segment into a host memory with copy-on-write on.
-            .memory_init_cow(false)
-            .with_host_memory(Arc::new(memory_pool::MemoryPool::default()));
-        let sync = Engine::new(&config).expect("a memory-pool engine");
-        let stack_pool = pool
-            .engine(&config)
-            .expect("a memory-pool StackPool engine");
-        (sync, stack_pool)
-    };
     let mut variants = Vec::new();
     for guest in Guest::ALL {
         let mut add = |name: &str, engine: &Engine, api: Api| {
@@ -549,21 +532,6 @@ pub fn per_request_variants(zeroing: bool) -> Vec<Variant> {
             &malloc_stack_pool,
             Api::AsyncWasm,
         );
-        #[cfg(target_os = "linux")]
-        {
-            if !zeroing {
-                add(
-                    "sync_memory_pool_prototype",
-                    &memory_pool_engines.0,
-                    Api::Sync,
-                );
-            }
-            add(
-                "async_stackpool_async_wasm_memory_pool_prototype",
-                &memory_pool_engines.1,
-                Api::AsyncWasm,
-            );
-        }
     }
     variants
 }
