@@ -279,9 +279,11 @@ impl PoolingSettings {
 ///
 /// The price is paid in the guest's code: every memory access is bounds-checked and the
 /// stack limit, division and the like are checked explicitly instead of trapping through
-/// signals; and a memory is zeroed and copied in full at every instantiation, so this suits
-/// small memories. It is also the configuration for tight virtual memory: nothing is
-/// reserved beyond what the guest uses.
+/// signals (a loop of loads measured 2x slower than on the pooling allocator); a memory is
+/// zeroed and its data copied at every instantiation, which makes `instantiate_async` enter
+/// a fiber to initialise it; so this suits small memories and short requests. It is also
+/// the configuration for tight virtual memory: nothing is reserved beyond what the guest
+/// uses.
 pub fn malloc_memory(config: &mut Config) -> &mut Config {
     config
         .memory_reservation(0)
