@@ -1,140 +1,69 @@
-//! A store per request: new `Store`, instantiate, one call into an export that calls an
-//! awaiting host function, drop the store. This is where the stack a store's async calls
-//! run on is paid for, so it compares where that stack comes from:
+//! A store per request: new `Store`, instantiate, one call into an export that calls a host
+//! function, drop the store. This is where a store's instance, memory and async stack are
+//! paid for, so it compares where they come from, side by side, against what an expert
+//! would otherwise run: wasmtime's pooling instance allocator, tuned
+//! (`common::tuned_pooling`, with the reason for each setting).
 //!
-//! - `sync`: synchronous wasmtime (`Func::wrap`-style host, `instantiate` + `call`), which
-//!   needs no second stack at all: the floor.
-//! - `wasmtime_async_default`: wasmtime's async API with its default stacks, an `mmap` and a
-//!   `munmap` per store.
-//! - `wasmtime_async_pooled`: the same raw wasmtime calls on an engine drawing stacks from
-//!   a `StackPool`, to tell the pool's gain from the wrappers' cost.
-//! - `async_wasm_pooled`: this crate as its users write it: `func_wrap_async1`,
-//!   `get_async().get1().call()`, on a `StackPool`.
+//! Each pooling variant has its own engine, so its own pool (see
+//! `common::per_request_variants`). Each request does what an expert does per request: the `Linker` resolves the imports once
+//! (`Linker::instantiate_pre`), and each request calls `InstancePre::instantiate_async` (or
+//! `instantiate`) and finds the export by its precomputed index
+//! (`Module::get_export_index`). The async host function is pending once before it answers,
+//! as one that awaits I/O would be; the synchronous one cannot be.
 //!
-//! The async host functions are pending once before they answer, as a host function that
-//! awaits I/O would be; the synchronous one cannot be.
+//! Variants (ids `per_request/<guest>[/zeroed]/<variant>`):
+//!
+//! - `sync_pooling`: synchronous wasmtime on the tuned pooling allocator; the baseline.
+//! - `sync_on_demand`: synchronous wasmtime on the default on-demand allocator.
+//! - `async_default_stacks`: wasmtime's async API, on-demand allocator and its own stacks
+//!   (an `mmap` and `munmap` of a 2 MiB stack per store).
+//! - `async_stackpool_raw`: raw wasmtime async calls, on-demand allocator, stacks from a
+//!   `StackPool` (`StackPool::engine`).
+//! - `async_stackpool_async_wasm`: the same through async-wasm's API:
+//!   `LinkerExt::func_wrap_async1` and `get_async().get1().call()`.
+//! - `async_pooling_raw`: raw wasmtime async calls on the tuned pooling allocator, with its
+//!   own pooled stacks (wasmtime 48 gives a `StackPool` only to the on-demand allocator).
+//! - `async_pooling_async_wasm`: async-wasm's API on the tuned pooling allocator.
+//! - `async_pooling_linker`: as `async_pooling_raw`, but `Linker::instantiate_async` per
+//!   request, which resolves imports by name every time: what skipping `InstancePre` costs.
+//! - `sync_malloc_memory`, `async_stackpool_async_wasm_malloc_memory`: the on-demand
+//!   allocator with `common::malloc_memory` (no reservation, no guard, no signal-based
+//!   traps: memories come from `malloc`, accesses are bounds-checked in code), synchronous
+//!   and through async-wasm on a `StackPool`.
+//!
+//! Guests: `no_memory`, and `memory_1_page`, one page of memory with a data segment the guest
+//! reads. Each set runs without and with `Config::async_stack_zeroing` (`/zeroed`: the
+//! synchronous variants use no async stack, so they are not repeated).
+//!
+//! Every variant checks its answer once before it is measured. Criterion runs one variant
+//! after another; `benches/per_request_rounds.rs` runs them interleaved, which is what the
+//! README's ratios quote.
 //!
 //! Run with `cargo bench -p async-wasm --bench per_request`.
 
 #[allow(dead_code)]
 mod common;
 
+use std::collections::HashSet;
 use std::hint::black_box;
 
-use async_wasm::prelude::*;
-use common::{block_on, default_engine, pooled_engine, yield_once};
-use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
-use wasmtime::{Caller, Engine, Linker, Module, Store};
-
-/// The export `run` calls the host import once. `memory` adds one page of linear memory,
-/// which the guest never touches: the cost measured is that of creating and freeing it.
-fn guest(memory: bool) -> String {
-    format!(
-        r#"(module
-            (import "env" "host" (func $host (param i32) (result i32)))
-            {}
-            (func (export "run") (param i32) (result i32) (call $host (local.get 0))))"#,
-        if memory { "(memory 1)" } else { "" }
-    )
-}
-
-fn sync_linker(engine: &Engine) -> Linker<()> {
-    let mut linker = Linker::new(engine);
-    linker.func_wrap("env", "host", |x: i32| x + 1).unwrap();
-    linker
-}
-
-fn wasmtime_async_linker(engine: &Engine) -> Linker<()> {
-    let mut linker = Linker::new(engine);
-    linker
-        .func_wrap_async("env", "host", |_: Caller<'_, ()>, (x,): (i32,)| {
-            Box::new(async move {
-                yield_once().await;
-                x + 1
-            })
-        })
-        .unwrap();
-    linker
-}
-
-fn async_wasm_linker(engine: &Engine) -> Linker<()> {
-    let mut linker = Linker::new(engine);
-    linker
-        .func_wrap_async1("env", "host", |_: Caller<'_, ()>, x: i32| {
-            Box::new(async move {
-                yield_once().await;
-                x + 1
-            })
-        })
-        .unwrap();
-    linker
-}
-
-fn sync_request(linker: &Linker<()>, module: &Module) -> i32 {
-    let mut store = Store::new(linker.engine(), ());
-    let instance = linker.instantiate(&mut store, module).unwrap();
-    let run = instance
-        .get_typed_func::<i32, i32>(&mut store, "run")
-        .unwrap();
-    run.call(&mut store, 1).unwrap()
-}
-
-async fn wasmtime_async_request(linker: &Linker<()>, module: &Module) -> i32 {
-    let mut store = Store::new(linker.engine(), ());
-    let instance = linker.instantiate_async(&mut store, module).await.unwrap();
-    let run = instance
-        .get_typed_func::<i32, i32>(&mut store, "run")
-        .unwrap();
-    run.call_async(&mut store, 1).await.unwrap()
-}
-
-async fn async_wasm_request(linker: &Linker<()>, module: &Module) -> i32 {
-    let mut store = Store::new(linker.engine(), ());
-    let instance = linker.instantiate_async(&mut store, module).await.unwrap();
-    let run = instance.get_func(&mut store, "run").unwrap();
-    let run = run.get_async().get1::<i32, i32>(&store).unwrap();
-    run.call(&mut store, 1).await.unwrap()
-}
-
-/// Benchmarks one way of serving a request, after checking once that it answers right, so
-/// that a broken setup cannot pass for a fast one.
-fn bench_request(c: &mut Criterion, variant: &str, guest_name: &str, request: impl Fn() -> i32) {
-    assert_eq!(
-        request(),
-        2,
-        "{variant} on {guest_name} answers host(1) = 2"
-    );
-    c.benchmark_group("per_request")
-        .bench_function(BenchmarkId::new(variant, guest_name), |b| {
-            b.iter(|| black_box(request()))
-        });
-}
+use common::per_request_variants;
+use criterion::{Criterion, criterion_group, criterion_main};
 
 fn per_request(c: &mut Criterion) {
-    let default = default_engine();
-    let pool = StackPool::new(common::STACK_SIZE);
-    let pooled = pooled_engine(&pool);
-    let (sync, raw_default) = (sync_linker(&default), wasmtime_async_linker(&default));
-    let (raw_pooled, ours) = (wasmtime_async_linker(&pooled), async_wasm_linker(&pooled));
-
-    for (guest_name, memory) in [("no_memory", false), ("memory_1_page", true)] {
-        let wat = guest(memory);
-        let on_default = Module::new(&default, &wat).unwrap();
-        let on_pool = Module::new(&pooled, &wat).unwrap();
-
-        bench_request(c, "sync", guest_name, || sync_request(&sync, &on_default));
-        bench_request(c, "wasmtime_async_default", guest_name, || {
-            block_on(wasmtime_async_request(&raw_default, &on_default))
-        });
-        bench_request(c, "wasmtime_async_pooled", guest_name, || {
-            block_on(wasmtime_async_request(&raw_pooled, &on_pool))
-        });
-        bench_request(c, "async_wasm_pooled", guest_name, || {
-            block_on(async_wasm_request(&ours, &on_pool))
-        });
+    let mut seen = HashSet::new();
+    let mut group = c.benchmark_group("per_request");
+    for zeroing in [false, true] {
+        for variant in per_request_variants(zeroing) {
+            // The zeroed set repeats the synchronous baseline, which zeroing does not change.
+            if !seen.insert(variant.id()) {
+                continue;
+            }
+            let request = variant.request.clone();
+            group.bench_function(variant.id(), |b| b.iter(|| black_box(request())));
+        }
     }
-    // Requests run one after another, so one stack served them all.
-    assert_eq!(pool.stats().created, 1, "{:?}", pool.stats());
+    group.finish();
 }
 
 criterion_group! {
