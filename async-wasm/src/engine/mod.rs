@@ -62,6 +62,7 @@ pub struct AsyncEngineBuilder {
     max_memory_size: Option<usize>,
     stack_size: usize,
     zeroed_stacks: bool,
+    memory_keep_resident: usize,
     yield_every: Option<Duration>,
     timeout: Option<Duration>,
 }
@@ -74,6 +75,7 @@ impl core::fmt::Debug for AsyncEngineBuilder {
             .field("max_memory_size", &self.max_memory_size)
             .field("stack_size", &self.stack_size)
             .field("zeroed_stacks", &self.zeroed_stacks)
+            .field("memory_keep_resident", &self.memory_keep_resident)
             .field("yield_every", &self.yield_every)
             .field("timeout", &self.timeout)
             .finish_non_exhaustive()
@@ -93,6 +95,7 @@ impl AsyncEngineBuilder {
             max_memory_size: None,
             stack_size: 1 << 20,
             zeroed_stacks: false,
+            memory_keep_resident: 4 << 10,
             yield_every: None,
             timeout: None,
         }
@@ -208,6 +211,28 @@ impl AsyncEngineBuilder {
     /// ```
     pub fn zeroed_stacks(mut self, zeroed: bool) -> Self {
         self.zeroed_stacks = zeroed;
+        self
+    }
+
+    /// Under [`Allocation::Pooling`], how many bytes at the start of each returned linear
+    /// memory are reset by copying from the module's image and kept mapped; the rest is
+    /// released to the operating system (in batches) and refaulted by the next store that
+    /// touches it. 4 KiB unless set, which suits guests that touch one page; a guest that
+    /// touches more of its first pages (a C guest's data and stack) may do better with
+    /// more: measure with your guest (`cargo bench -p async-wasm --bench pooling_tuning`
+    /// shows how).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// let engine = async_wasm::AsyncEngine::builder()
+    ///     .memory_keep_resident(64 << 10)
+    ///     .build()?;
+    /// # drop(engine);
+    /// # wasmtime::Result::<()>::Ok(())
+    /// ```
+    pub fn memory_keep_resident(mut self, bytes: usize) -> Self {
+        self.memory_keep_resident = bytes;
         self
     }
 
@@ -337,7 +362,9 @@ impl AsyncEngineBuilder {
     }
 
     /// wasmtime's pooling allocator, bounded by `max_stores` and tuned for a store per
-    /// request (see the README's per-request measurements).
+    /// request. Each setting was chosen by measurement (`cargo bench -p async-wasm --bench
+    /// pooling_tuning`, interleaved rounds; together 0.37x the per-request time of
+    /// wasmtime's pooling defaults for an async guest with a memory).
     fn pooling_config(&self) -> PoolingAllocationConfig {
         let stores = self.max_stores.unwrap_or(DEFAULT_POOLING_STORES);
         let mut pooling = PoolingAllocationConfig::default();
@@ -345,13 +372,32 @@ impl AsyncEngineBuilder {
             .total_core_instances(stores)
             .total_memories(stores)
             .total_tables(stores)
-            .total_stacks(stores);
+            .total_stacks(stores)
+            // Reset the pages a guest touched by copying them from the module's image and
+            // keep them mapped, instead of dropping them with madvise for the next store to
+            // refault: wasmtime's default, 0, is 1.9x-2x slower for a guest with memory.
+            .linear_memory_keep_resident(self.memory_keep_resident)
+            // With zeroed stacks, memset the top of a returned stack (what a short call
+            // touched) and decommit the rest: 0 is 1.9x slower.
+            .async_stack_keep_resident(STACK_KEEP_RESIDENT)
+            // Release memory 32 slots at a time in one call: 1 (the default) is 1.2x-1.3x
+            // slower...
+            .decommit_batch_size(32)
+            // ...which holds slots back until their batch goes; enough warm slots keep those
+            // from pushing stores onto cold slots (2.9x-3.6x slower when they did).
+            .max_unused_warm_slots(stores.max(DEFAULT_WARM_SLOTS));
         if let Some(bytes) = self.max_memory_size {
             pooling.max_memory_size(bytes);
         }
         pooling
     }
 }
+
+/// Bytes at the top of a returned stack that zeroing memsets rather than decommits.
+const STACK_KEEP_RESIDENT: usize = 8 << 10;
+
+/// wasmtime's default count of warm slots, below which `max_unused_warm_slots` is not set.
+const DEFAULT_WARM_SLOTS: u32 = 100;
 
 /// An engine set up for async guests, a store per request or per connection, as this
 /// crate recommends: stacks and memories from a pool ([`Allocation`]), bounds, zeroing,
