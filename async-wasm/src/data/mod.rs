@@ -351,6 +351,12 @@ impl GuestAbi {
 /// takes::<String>();
 /// takes::<Vec<u8>>();
 /// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be read from the guest's memory",
+    label = "not a data type of the guest ABI",
+    note = "data parameters are `String`, `Vec<u8>` and, with the `json` feature, `Json<T>` \
+            for `T: Deserialize`"
+)]
 pub trait FromGuest: Sized + sealed::Sealed {
     #[doc(hidden)]
     fn from_guest(bytes: Vec<u8>) -> Result<Self, DataErrorKind>;
@@ -368,6 +374,12 @@ pub trait FromGuest: Sized + sealed::Sealed {
 /// gives::<String>();
 /// gives::<Vec<u8>>();
 /// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be given to the guest as data",
+    label = "not a data type of the guest ABI",
+    note = "data results are `String`, `Vec<u8>` and, with the `json` feature, `Json<T>` \
+            for `T: Serialize`"
+)]
 pub trait IntoGuest: sealed::Sealed {
     #[doc(hidden)]
     fn into_guest(self) -> Result<Vec<u8>, DataErrorKind>;
