@@ -20,7 +20,7 @@
 //! async fn main() -> wasmtime::Result<()> {
 //!     let pool = StackPool::new(1 << 20);
 //!     let mut config = Config::new();
-//!     pool.configure(&mut config);
+//!     pool.configure(&mut config)?;
 //!     let engine = Engine::new(&config)?;
 //!
 //!     let mut linker = Linker::new(&engine);
@@ -82,7 +82,7 @@ pub use getter::{AsyncGetter, AsyncTypedFunc};
 pub use host_future::HostFuture;
 pub use into_async_func::IntoAsyncFunc;
 pub use linker_ext::LinkerExt;
-pub use pool::{StackPool, StackPoolStats};
+pub use pool::{StackPool, StackPoolBuilder, StackPoolError, StackPoolStats};
 pub use stack::Stack;
 
 // The README's examples run as doctests too.
@@ -97,10 +97,13 @@ struct ReadmeDoctests;
 /// ```
 /// use async_wasm::prelude::*;
 ///
+/// # #[cfg(unix)] {
 /// let pool = StackPool::new(1 << 20);
 /// let mut config = wasmtime::Config::new();
-/// pool.configure(&mut config);
+/// pool.configure(&mut config)?;
 /// # let _ = config;
+/// # }
+/// # wasmtime::Result::<()>::Ok(())
 /// ```
 pub mod prelude {
     pub use crate::{FuncExt, LinkerExt, Stack, StackPool, async_host};

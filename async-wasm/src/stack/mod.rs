@@ -1,20 +1,59 @@
 //! [`Stack`]: one owned, guard-paged stack that wasm runs on.
+//!
+//! # The layout of every `Stack`
+//!
+//! ```text
+//! top                 page aligned, hence 16-byte aligned as every supported ABI
+//!                     wants a stack pointer
+//!   usable memory     `size` bytes, a nonzero multiple of the page size; read-write,
+//!                     private to this stack, and zero when the stack is made
+//! top - size
+//!   guard page        one page, inaccessible: touching it faults
+//! top - size - page
+//! ```
+//!
+//! This is what wasmtime's `StackMemory` contract asks for (its fiber crate asserts the page
+//! alignment of a custom stack's range when it takes one) and what lets a pool lend one
+//! stack to one fiber after another. [`Stack::new`] asserts it of the memory the platform
+//! module returns, so that a platform that breaks it fails there, loudly, before wasmtime
+//! ever runs on the stack; everything else in the crate relies on it.
+//!
+//! The memory comes from a file per platform, chosen by `cfg`:
+//! - `unix.rs`: corosensei's `DefaultStack`, an `mmap` with the guard page at its bottom.
+//! - `unsupported.rs`: Windows and every other target that is not unix, where wasmtime takes
+//!   no custom stacks: [`Stack::new`] fails there with
+//!   [`StackPoolError::Unsupported`](crate::StackPoolError::Unsupported).
 
 use core::ops::Range;
 
-use corosensei::stack::{DefaultStack, Stack as _};
+use crate::pool::StackPoolError;
 
-/// An owned stack for wasm to run on: memory from corosensei's `DefaultStack` (an `mmap`
-/// with one guard page at the bottom, page-rounded).
+#[cfg(unix)]
+mod unix;
+#[cfg(unix)]
+use unix as imp;
+
+#[cfg(not(unix))]
+mod unsupported;
+#[cfg(not(unix))]
+use unsupported as imp;
+
+/// Whether wasmtime can run on this crate's stacks here: see the module documentation.
+pub(crate) const SUPPORTED: bool = cfg!(unix);
+
+/// An owned stack for wasm to run on: one guard page at the bottom, page-rounded, memory
+/// from corosensei's `DefaultStack` (an `mmap`).
 ///
 /// wasmtime runs every async call on a fiber, and a [`StackPool`](crate::StackPool) lends
 /// these stacks to those fibers. Creating one yourself is useful to
-/// [`prewarm`](crate::StackPool::prewarm) or [`put`](crate::StackPool::put) stacks into a
-/// pool.
+/// [`put`](crate::StackPool::put) stacks into a pool.
 ///
-/// In the 2020 crate a call borrowed `&mut Stack` so two calls could not share one stack.
-/// Today wasmtime holds the stack for the duration of a call on the `&mut Store` the call
-/// borrows, which gives the same exclusivity.
+/// A call borrows its store mutably, and wasmtime keeps the store's stack for the duration
+/// of the call: two calls never share a stack.
+///
+/// Stacks exist on unix only: elsewhere wasmtime cannot run async calls on memory it did
+/// not map, and [`Stack::new`] returns
+/// [`StackPoolError::Unsupported`](crate::StackPoolError::Unsupported).
 ///
 /// # Example
 ///
@@ -27,7 +66,7 @@ use corosensei::stack::{DefaultStack, Stack as _};
 /// # wasmtime::Result::<()>::Ok(())
 /// ```
 pub struct Stack {
-    memory: DefaultStack,
+    memory: imp::Memory,
     size: usize,
 }
 
@@ -43,35 +82,62 @@ impl Stack {
     ///
     /// # Errors
     ///
-    /// When `size` is 0 or above [`Stack::MAX_SIZE`], or when the operating system refuses
-    /// the mapping (out of memory, or out of mappings: see `vm.max_map_count` on Linux).
+    /// A [`StackPoolError`](crate::StackPoolError): `InvalidSize` when `size` is 0 or
+    /// above [`Stack::MAX_SIZE`], `Allocation` when the operating system refuses the
+    /// mapping (out of memory, or out of mappings: see `vm.max_map_count` on Linux), and
+    /// `Unsupported` on targets that are not unix.
     ///
     /// # Example
     ///
     /// ```
-    /// use async_wasm::Stack;
+    /// use async_wasm::{Stack, StackPoolError};
     ///
     /// let stack = Stack::new(1 << 20)?;
     /// assert_eq!(stack.size(), 1 << 20);
-    /// let err = Stack::new(1 << 40).err().unwrap();
-    /// assert!(err.to_string().contains("at most"), "{err}");
+    /// let err = Stack::new(1 << 40).unwrap_err();
+    /// assert!(matches!(
+    ///     err.downcast_ref::<StackPoolError>(),
+    ///     Some(StackPoolError::InvalidSize { .. })
+    /// ));
     /// # wasmtime::Result::<()>::Ok(())
     /// ```
     pub fn new(size: usize) -> wasmtime::Result<Stack> {
-        if size == 0 {
-            wasmtime::bail!("a stack needs a size above 0 bytes");
+        Ok(Stack::create(size)?)
+    }
+
+    /// [`Stack::new`] with the error typed.
+    pub(crate) fn create(size: usize) -> Result<Stack, StackPoolError> {
+        if !(1..=Stack::MAX_SIZE).contains(&size) {
+            return Err(StackPoolError::InvalidSize { size });
         }
-        if size > Self::MAX_SIZE {
-            wasmtime::bail!(
-                "a stack of {size} bytes was asked for; stacks are at most {} bytes (1 GiB)",
-                Self::MAX_SIZE
-            );
-        }
-        let memory = DefaultStack::new(round_to_page(size)).map_err(|err| {
-            wasmtime::format_err!("failed to allocate a stack of {size} bytes: {err}")
-        })?;
-        let size = memory.base().get() - memory.limit().get() - page_size();
-        Ok(Stack { memory, size })
+        let size = round_to_page(size);
+        let stack = Stack {
+            memory: imp::Memory::new(size)?,
+            size,
+        };
+        stack.assert_layout();
+        Ok(stack)
+    }
+
+    /// Checks the layout stated at the top of this module, as wasmtime's fiber crate checks
+    /// the stacks it is given: a failure is a bug in the platform code, so it panics.
+    fn assert_layout(&self) {
+        let page = page_size();
+        let top = self.memory.top();
+        assert!(
+            top.is_multiple_of(page) && top.is_multiple_of(16),
+            "stack top {top:#x} is page aligned ({page:#x}) and 16-byte aligned"
+        );
+        assert!(
+            self.size > 0 && self.size.is_multiple_of(page),
+            "usable stack size {:#x} is a nonzero multiple of the page size {page:#x}",
+            self.size
+        );
+        assert_eq!(
+            self.memory.guard_start(),
+            top - self.size - page,
+            "the guard page lies directly below the usable memory"
+        );
     }
 
     /// The usable bytes, guard page excluded: the size asked for, rounded up to whole pages.
@@ -87,46 +153,75 @@ impl Stack {
         self.size
     }
 
-    /// The highest address of the stack (stacks grow down); page aligned.
+    /// The highest address of the stack (stacks grow down).
     pub(crate) fn top(&self) -> *mut u8 {
-        self.memory.base().get() as *mut u8
+        self.memory.top() as *mut u8
     }
 
     /// The usable memory, guard page excluded.
     pub(crate) fn range(&self) -> Range<usize> {
-        let top = self.memory.base().get();
+        let top = self.memory.top();
         top - self.size..top
     }
 
-    /// The guard page, just below [`Stack::range`].
+    /// The guard page, directly below [`Stack::range`].
     pub(crate) fn guard_range(&self) -> Range<*mut u8> {
-        let bottom = self.memory.limit().get();
-        bottom as *mut u8..(bottom + page_size()) as *mut u8
+        let start = self.memory.guard_start();
+        start as *mut u8..(start + page_size()) as *mut u8
     }
 
-    /// Makes every usable byte zero again, so nothing one guest left on the stack is seen by
-    /// the next.
-    pub(crate) fn zero(&mut self) {
+    /// How many bytes at the top [`Stack::zero_top`] writes: `keep_resident` in whole pages,
+    /// at most the usable size.
+    fn resident_len(&self, keep_resident: usize) -> usize {
+        round_to_page(keep_resident.min(self.size))
+    }
+
+    /// Writes zeros over the top `keep_resident` bytes (in whole pages), which stay
+    /// resident: the part of the stack every call touches, so the next call does not fault
+    /// them back in.
+    pub(crate) fn zero_top(&mut self, keep_resident: usize) {
+        let len = self.resident_len(keep_resident);
+        let top = self.memory.top();
+        // SAFETY: `top - len .. top` is inside the usable memory (`len <= size`), which is
+        // read-write (the layout); `&mut self` proves no fiber runs on this stack.
+        unsafe { core::ptr::write_bytes((top - len) as *mut u8, 0, len) };
+    }
+
+    /// The part of the usable memory below the top `keep_resident` bytes: what
+    /// [`Stack::decommit_below`] gives back to the operating system.
+    fn below_resident(&self, keep_resident: usize) -> Range<usize> {
         let range = self.range();
-        #[cfg(target_os = "linux")]
-        {
-            // SAFETY: `range` is this stack's own private anonymous read-write mapping, which
-            // `&mut self` proves no fiber is running on. On Linux MADV_DONTNEED on such a
-            // mapping drops its pages, and the next touch maps in fresh zero pages: zeroing
-            // that costs nothing for pages never touched, and returns memory to the system.
-            let ret = unsafe {
-                libc::madvise(
-                    range.start as *mut libc::c_void,
-                    range.len(),
-                    libc::MADV_DONTNEED,
-                )
-            };
-            if ret == 0 {
-                return;
+        range.start..range.end - self.resident_len(keep_resident)
+    }
+
+    /// Makes everything below the top `keep_resident` bytes of each stack read as zero,
+    /// giving those pages back to the operating system: one system call for all the stacks
+    /// where the platform allows. Together with [`Stack::zero_top`], every usable byte of
+    /// each stack is zero afterwards.
+    pub(crate) fn decommit_below(stacks: &mut [Stack], keep_resident: usize) {
+        let ranges: Vec<Range<usize>> = stacks
+            .iter()
+            .map(|stack| stack.below_resident(keep_resident))
+            .filter(|range| !range.is_empty())
+            .collect();
+        // SAFETY: each range is page aligned (the top and `resident_len` are) and inside
+        // the usable memory of a stack borrowed mutably here, so no fiber runs on it.
+        if unsafe { imp::decommit(&ranges) }.is_err() {
+            for stack in stacks {
+                let range = stack.below_resident(keep_resident);
+                // SAFETY: as in `zero_top`: usable, read-write memory of a stack that
+                // `&mut` proves idle. Slower than decommitting, and it keeps the pages
+                // resident, but the memory is zero all the same.
+                unsafe { core::ptr::write_bytes(range.start as *mut u8, 0, range.len()) };
             }
         }
-        // SAFETY: as above, `range` is writable memory owned by this stack and not in use.
-        unsafe { core::ptr::write_bytes(range.start as *mut u8, 0, range.len()) };
+    }
+
+    /// Makes every usable byte zero: the top `keep_resident` bytes by writing, the rest by
+    /// giving the pages back.
+    pub(crate) fn zero(&mut self, keep_resident: usize) {
+        self.zero_top(keep_resident);
+        Stack::decommit_below(core::slice::from_mut(self), keep_resident);
     }
 }
 
@@ -141,20 +236,7 @@ impl core::fmt::Debug for Stack {
 
 /// The size of a virtual memory page, which stacks and their guard are made of.
 pub(crate) fn page_size() -> usize {
-    use std::sync::OnceLock;
-    static PAGE_SIZE: OnceLock<usize> = OnceLock::new();
-    *PAGE_SIZE.get_or_init(|| {
-        #[cfg(unix)]
-        {
-            // SAFETY: sysconf has no preconditions; _SC_PAGESIZE always has a value.
-            let size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-            usize::try_from(size).unwrap_or(4096)
-        }
-        #[cfg(not(unix))]
-        {
-            4096
-        }
-    })
+    imp::page_size()
 }
 
 /// `size` rounded up to whole pages; callers keep `size` at most [`Stack::MAX_SIZE`], so
@@ -163,9 +245,21 @@ pub(crate) fn round_to_page(size: usize) -> usize {
     size.next_multiple_of(page_size())
 }
 
-#[cfg(test)]
+#[cfg(all(test, unix))]
 mod tests {
     use super::*;
+
+    fn bytes(stack: &Stack) -> &[u8] {
+        let range = stack.range();
+        // SAFETY: the usable range is readable memory owned by `stack`, nothing runs on it.
+        unsafe { core::slice::from_raw_parts(range.start as *const u8, range.len()) }
+    }
+
+    fn fill(stack: &mut Stack, byte: u8) {
+        let range = stack.range();
+        // SAFETY: as in `bytes`, and it is writable.
+        unsafe { core::ptr::write_bytes(range.start as *mut u8, byte, range.len()) };
+    }
 
     #[test]
     fn ranges_describe_the_mapping() {
@@ -182,22 +276,81 @@ mod tests {
 
     #[test]
     fn zero_clears_what_was_written() {
-        let mut stack = Stack::new(4 * page_size()).unwrap();
-        let range = stack.range();
-        // SAFETY: the range is this stack's writable memory and nothing runs on it.
-        let bytes = unsafe { core::slice::from_raw_parts_mut(range.start as *mut u8, range.len()) };
-        bytes.fill(0xa5);
-        stack.zero();
-        // SAFETY: as above.
-        let bytes = unsafe { core::slice::from_raw_parts(range.start as *const u8, range.len()) };
-        assert!(bytes.iter().all(|&b| b == 0));
+        for keep_resident in [0, 1, page_size(), 3 * page_size(), usize::MAX] {
+            let mut stack = Stack::new(4 * page_size()).unwrap();
+            fill(&mut stack, 0xa5);
+            stack.zero(keep_resident);
+            assert!(bytes(&stack).iter().all(|&b| b == 0), "{keep_resident}");
+        }
+    }
+
+    #[test]
+    fn decommit_below_clears_many_stacks_at_once() {
+        let mut stacks: Vec<Stack> = (0..3)
+            .map(|_| Stack::new(8 * page_size()).unwrap())
+            .collect();
+        for stack in &mut stacks {
+            fill(stack, 0x5a);
+            stack.zero_top(2 * page_size());
+        }
+        Stack::decommit_below(&mut stacks, 2 * page_size());
+        for stack in &stacks {
+            assert!(bytes(stack).iter().all(|&b| b == 0));
+        }
+    }
+
+    /// Set in the child process of [`a_write_just_below_the_usable_memory_faults`].
+    const GUARD_CHILD: &str = "ASYNC_WASM_STACK_GUARD_CHILD";
+
+    /// The child of [`a_write_just_below_the_usable_memory_faults`]: writes one byte just
+    /// below a stack's usable memory. Without the environment variable (an ordinary test
+    /// run) it does nothing.
+    #[test]
+    fn write_just_below_the_usable_memory() {
+        if std::env::var_os(GUARD_CHILD).is_none() {
+            return;
+        }
+        let stack = Stack::new(4 * page_size()).unwrap();
+        let below = (stack.range().start - 1) as *mut u8;
+        eprintln!("writing at {below:p}");
+        // SAFETY: deliberately none. This writes to the guard page, which must fault and
+        // kill this child process before the write lands; the parent test checks that it
+        // did. If the page were writable, the byte would land in memory this process maps
+        // for the stack alone and no one reads.
+        unsafe { below.write_volatile(1) };
+        eprintln!("the write below the stack did not fault");
+    }
+
+    #[test]
+    fn a_write_just_below_the_usable_memory_faults() {
+        use std::os::unix::process::ExitStatusExt;
+
+        let output = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "stack::tests::write_just_below_the_usable_memory",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env(GUARD_CHILD, "1")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains("writing at"), "the child ran: {stderr}");
+        assert!(
+            matches!(output.status.signal(), Some(libc::SIGSEGV | libc::SIGBUS)),
+            "the child died of the fault, not {:?}: {stderr}",
+            output.status
+        );
     }
 
     #[test]
     fn bad_sizes_are_errors() {
-        assert!(Stack::new(0).is_err());
-        assert!(Stack::new(1 << 40).is_err());
-        assert!(Stack::new(Stack::MAX_SIZE + 1).is_err());
-        assert!(Stack::new(usize::MAX).is_err());
+        for size in [0, Stack::MAX_SIZE + 1, 1 << 40, usize::MAX] {
+            assert!(matches!(
+                Stack::create(size),
+                Err(StackPoolError::InvalidSize { size: s }) if s == size
+            ));
+        }
     }
 }
