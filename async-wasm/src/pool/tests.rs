@@ -271,6 +271,11 @@ fn engines_made_by_the_pool_check_what_the_pool_cannot_serve() {
     config.max_wasm_stack(0);
     let err = StackPool::new(1 << 20).engine(&config).unwrap_err();
     assert!(err.downcast_ref::<StackPoolError>().is_none(), "{err:?}");
+    let mut config = Config::new();
+    config.wmemcheck(true); // not compiled into this wasmtime
+    let err = StackPool::new(1 << 20).engine(&config).unwrap_err();
+    assert!(err.downcast_ref::<StackPoolError>().is_none(), "{err:?}");
+    assert!(!format!("{err:?}").contains("max_wasm_stack"), "{err:?}");
 
     // The pooling allocator would leave the pool unused.
     let mut config = Config::new();

@@ -75,6 +75,14 @@ impl Stack {
     /// [`Config::max_wasm_stack`](wasmtime::Config::max_wasm_stack) (512 KiB by default), so
     /// a larger request is almost surely a unit mistake, and is refused before it reserves
     /// address space.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use async_wasm::Stack;
+    ///
+    /// assert!(Stack::new(Stack::MAX_SIZE + 1).is_err());
+    /// ```
     pub const MAX_SIZE: usize = 1 << 30;
 
     /// Allocates a stack with at least `size` usable bytes, rounded up to whole pages, below
