@@ -247,11 +247,12 @@ impl StackPoolBuilder {
 
     /// With zeroing, how many returned stacks wait for the part below
     /// [`keep_resident`](StackPoolBuilder::keep_resident) to be given back to the operating
-    /// system together, in one system call; meanwhile the pool lends other stacks, and
-    /// grows by up to `n` stacks to have them. The default is 32; `1` decommits each stack
-    /// as it comes back (`0` counts as `1`). Larger batches cost fewer system calls per
-    /// store, and hold up to `n` stacks' worth of memory a deep call touched a little
-    /// longer.
+    /// system together, in one system call (at most [`max_idle`](Self::max_idle) of them);
+    /// meanwhile the pool lends other stacks, and grows by up to `n` stacks to have them:
+    /// `n` more stacks' worth of mappings and address space, and of resident memory only
+    /// what deep calls touched below `keep_resident`, until the batch is given back. The
+    /// default is 32; `1` gives each stack back as it returns (`0` counts as `1`). On this
+    /// project's machine a zeroed store cost 0.4 µs more with `1` than with 32.
     ///
     /// Without zeroing this does nothing.
     ///
