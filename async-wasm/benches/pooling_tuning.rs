@@ -183,7 +183,8 @@ fn on_demand_candidates() -> Vec<Candidate> {
                 let mut config = Config::new();
                 config.async_stack_zeroing(zeroing);
                 change(&mut config);
-                pool.configure(&mut config);
+                pool.configure(&mut config)
+                    .expect("a StackPool on this platform");
                 config
             }),
         }

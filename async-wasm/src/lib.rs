@@ -3,31 +3,35 @@
 //!
 //! ```
 //! use async_wasm::prelude::*;
-//! use wasmtime::{Caller, Config, Engine, Linker, Module, Store};
+//! use wasmtime::{Caller, Linker, Module};
 //!
+//! /// An async host function: a string from the guest's memory in, a string back.
 //! #[async_host]
-//! async fn sleep_then_double(caller: Caller<'_, u32>, x: i32) -> i32 {
-//!     tokio::time::sleep(std::time::Duration::from_millis(1)).await;
-//!     x * 2 + *caller.data() as i32
+//! async fn greet(caller: Caller<'_, u32>, name: String) -> String {
+//!     tokio::time::sleep(std::time::Duration::from_millis(1)).await; // a database, say
+//!     format!("hello {name}, visitor #{}", caller.data())
 //! }
 //!
 //! #[tokio::main(flavor = "current_thread")]
 //! async fn main() -> wasmtime::Result<()> {
-//!     let pool = StackPool::new(1 << 20); // stacks reused from store to store
-//!     let engine = pool.engine(&Config::new())?;
+//!     // Instances, memories and stacks pooled, for a store per request.
+//!     let engine = AsyncEngine::builder().build()?;
+//!     let mut linker = Linker::new(engine.engine());
+//!     linker.func_wrap_host("env", "greet", greet)?;
+//!     let module = Module::new(engine.engine(), r#"(module
+//!         (import "env" "greet" (func $greet (param i32 i32) (result i64)))
+//!         (memory (export "memory") 1)
+//!         (data (i32.const 0) "wasm")
+//!         (func (export "cabi_realloc") (param i32 i32 i32 i32) (result i32) (i32.const 1024))
+//!         (func (export "run") (result i32) ;; the length of the greeting it got back
+//!             (i32.wrap_i64 (i64.shr_u (call $greet (i32.const 0) (i32.const 4)) (i64.const 32)))))"#)?;
+//!     let pre = linker.instantiate_pre(&module)?;
 //!
-//!     let mut linker = Linker::new(&engine);
-//!     linker.func_wrap_host("env", "double", sleep_then_double)?;
-//!     let module = Module::new(&engine, r#"(module
-//!         (import "env" "double" (func $double (param i32) (result i32)))
-//!         (func (export "run") (param i32) (result i32)
-//!             (call $double (call $double (local.get 0)))))"#)?;
-//!
-//!     let mut store = Store::new(&engine, 1);
-//!     let instance = linker.instantiate_async(&mut store, &module).await?;
+//!     let mut store = engine.store(7); // one per request
+//!     let instance = pre.instantiate_async(&mut store).await?;
 //!     let run = instance.get_func(&mut store, "run").unwrap();
-//!     let run = run.get_async().get1::<i32, i32>(&store)?;
-//!     assert_eq!(run.call(&mut store, 5).await?, 23);
+//!     let run = run.get_async().get0::<i32>(&store)?;
+//!     assert_eq!(run.call(&mut store).await?, "hello wasm, visitor #7".len() as i32);
 //!     Ok(())
 //! }
 //! ```
@@ -115,7 +119,7 @@ pub use host_future::HostFuture;
 pub use into_async_func::IntoAsyncFunc;
 pub use linker_ext::LinkerExt;
 pub use local::{Local, LocalFuture};
-pub use pool::{StackPool, StackPoolStats};
+pub use pool::{StackPool, StackPoolBuilder, StackPoolError, StackPoolStats};
 pub use stack::Stack;
 
 // The README's examples run as doctests too.
@@ -125,18 +129,18 @@ struct ReadmeDoctests;
 
 /// The names most programs need: `use async_wasm::prelude::*;`.
 ///
-/// The extension traits (their methods), the attribute, the pool and the epoch clock.
-/// [`Stack`] is not here: a pool makes its own stacks.
+/// The extension traits (for their methods), the attribute, the engine builder, the pool
+/// and the epoch clock. [`Stack`] is not here: a pool makes its own stacks.
 ///
 /// # Example
 ///
 /// ```
 /// use async_wasm::prelude::*;
 ///
-/// let engine = StackPool::new(1 << 20).engine(&wasmtime::Config::new())?;
+/// let engine = AsyncEngine::builder().max_stores(10).build()?;
 /// # let _ = engine;
 /// # wasmtime::Result::<()>::Ok(())
 /// ```
 pub mod prelude {
-    pub use crate::{EpochTicker, FuncExt, LinkerExt, StackPool, async_host};
+    pub use crate::{AsyncEngine, EpochTicker, FuncExt, LinkerExt, StackPool, async_host};
 }

@@ -99,7 +99,7 @@ async fn dropping_a_suspended_call_runs_destructors_and_keeps_the_store() -> was
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn timeouts_cancel_calls_and_the_pool_gets_every_stack_back() -> wasmtime::Result<()> {
-    let pool = StackPool::new(1 << 20).max_idle(4);
+    let pool = StackPool::builder(1 << 20).max_idle(4).build().unwrap();
     let engine = pooled_engine(&pool);
     let module = Module::new(&engine, GUEST)?;
     let linker = linker(&engine, 0)?;

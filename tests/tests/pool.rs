@@ -1,8 +1,10 @@
-//! A store per request on a pool: stacks are reused, and all come back.
+//! A store per request on a pool: stacks are reused, and all come back; the pool's bound
+//! and refusals are typed errors; zeroing is seen from inside wasmtime.
 
+use async_wasm::StackPoolError;
 use async_wasm::prelude::*;
 use tests::{pending, pooled_engine};
-use wasmtime::{Caller, Engine, Linker, Module, Store};
+use wasmtime::{Caller, Engine, Instance, Linker, Module, Store};
 
 const GUEST: &str = r#"(module
     (import "env" "lookup" (func $lookup (param i32) (result i64)))
@@ -50,7 +52,7 @@ async fn sequential_requests_reuse_one_stack() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_requests_on_many_threads_share_the_pool() {
-    let pool = StackPool::new(1 << 20).max_idle(8);
+    let pool = StackPool::builder(1 << 20).max_idle(8).build().unwrap();
     pool.prewarm(4).unwrap();
     let engine = pooled_engine(&pool);
     let (linker, module) = (linker(&engine), Module::new(&engine, GUEST).unwrap());
@@ -77,7 +79,7 @@ async fn zeroing_engines_work_on_a_shared_pool() {
     let pool = StackPool::new(1 << 20);
     let mut config = wasmtime::Config::new();
     config.async_stack_zeroing(true);
-    pool.configure(&mut config);
+    pool.configure(&mut config).unwrap();
     let zeroing = Engine::new(&config).unwrap();
     let plain = pooled_engine(&pool);
     for engine in [&zeroing, &plain, &zeroing] {
@@ -85,4 +87,252 @@ async fn zeroing_engines_work_on_a_shared_pool() {
         assert_eq!(request(engine, &linker, &module, 3).await, 301);
     }
     assert_eq!((pool.stats().created, pool.stats().reused), (1, 2));
+}
+
+/// The bound is an error an embedder can match on, from the calls and instantiations that
+/// needed a stack, whatever wasmtime wraps around it.
+#[tokio::test(flavor = "current_thread")]
+async fn the_bound_is_a_typed_error_from_calls_and_instantiations() {
+    let pool = StackPool::builder(1 << 20).max_stacks(1).build().unwrap();
+    let engine = pooled_engine(&pool);
+    let plain = Module::new(
+        &engine,
+        r#"(module (func (export "f") (result i32) i32.const 1))"#,
+    )
+    .unwrap();
+    let with_start = Module::new(&engine, r#"(module (func $s) (start $s))"#).unwrap();
+    let exhausted = |err: &wasmtime::Error| {
+        matches!(
+            err.downcast_ref::<StackPoolError>(),
+            Some(StackPoolError::Exhausted { max_stacks: 1 })
+        )
+    };
+
+    // The first store takes the one stack and keeps it while it lives.
+    let mut first = Store::new(&engine, ());
+    let instance = Instance::new_async(&mut first, &plain, &[]).await.unwrap();
+    let f = instance.get_typed_func::<(), i32>(&mut first, "f").unwrap();
+    assert_eq!(f.call_async(&mut first, ()).await.unwrap(), 1);
+
+    // A start function runs on a stack too.
+    let mut second = Store::new(&engine, ());
+    let err = Instance::new_async(&mut second, &with_start, &[])
+        .await
+        .unwrap_err();
+    assert!(exhausted(&err), "{err:?}");
+
+    let instance = Instance::new_async(&mut second, &plain, &[]).await.unwrap();
+    let f = instance
+        .get_typed_func::<(), i32>(&mut second, "f")
+        .unwrap();
+    let err = f.call_async(&mut second, ()).await.unwrap_err();
+    assert!(exhausted(&err), "{err:?}");
+    let f = instance.get_func(&mut second, "f").unwrap();
+    let err = f
+        .get_async()
+        .get0::<i32>(&second)
+        .unwrap()
+        .call(&mut second)
+        .await;
+    assert!(exhausted(&err.unwrap_err()));
+
+    // Dropping the first store gives its stack back: the second goes on.
+    drop(first);
+    assert_eq!(
+        f.get_async()
+            .get0::<i32>(&second)
+            .unwrap()
+            .call(&mut second)
+            .await
+            .unwrap(),
+        1
+    );
+}
+
+/// wasmtime's pooling allocator never asks a `StackPool` for stacks: `configure` cannot see
+/// the strategy, so the pool would go unused; `engine` refuses.
+#[tokio::test(flavor = "current_thread")]
+async fn the_pooling_allocator_is_refused() {
+    let pool = StackPool::new(1 << 20);
+    let mut config = wasmtime::Config::new();
+    config.allocation_strategy(wasmtime::InstanceAllocationStrategy::pooling());
+
+    let err = pool.engine(&config).unwrap_err();
+    assert!(matches!(
+        err.downcast_ref::<StackPoolError>(),
+        Some(StackPoolError::PoolingAllocator)
+    ));
+    assert!(err.to_string().contains("on-demand allocator"), "{err}");
+
+    // What `engine` guards against: configured by hand, calls run, on other stacks.
+    pool.configure(&mut config).unwrap();
+    let engine = Engine::new(&config).unwrap();
+    let (linker, module) = (linker(&engine), Module::new(&engine, GUEST).unwrap());
+    assert_eq!(request(&engine, &linker, &module, 2).await, 201);
+    assert_eq!(pool.stats().created, 0, "the pool was never asked");
+}
+
+const PATTERN: u8 = 0xa5;
+
+/// The bytes of the stack [`probe`] reads and its callee fills, measured down from the
+/// address of a local in `probe`'s frame: well below `probe`'s own frame, within the
+/// callee's buffer.
+const REGION: core::ops::Range<usize> = 2 << 10..60 << 10;
+
+/// Fills a 64 KiB local buffer with [`PATTERN`]: the frame of a host function that leaves
+/// data on its stack when it returns.
+#[inline(never)]
+fn fill_a_deep_buffer() -> core::ops::Range<usize> {
+    let mut buffer = [0u8; 64 << 10];
+    buffer.fill(PATTERN);
+    let buffer = std::hint::black_box(&mut buffer);
+    let start = buffer.as_ptr() as usize;
+    start..start + buffer.len()
+}
+
+/// Counts the [`PATTERN`] bytes in [`REGION`] below its own frame (what an earlier call
+/// left there), then fills that region with the pattern. Runs in a host function, so on the
+/// store's fiber stack, at the same depth in every store.
+#[inline(never)]
+fn probe() -> usize {
+    let anchor = 0u8;
+    let anchor = std::hint::black_box(&anchor) as *const u8 as usize;
+    let region = anchor - REGION.end..anchor - REGION.start;
+    let seen = region
+        .clone()
+        // SAFETY: `region` is memory of this fiber's stack, 4 to 60 KiB below this frame:
+        // wasmtime enters a host function within a few KiB of the top of a 1 MiB stack, so
+        // it is inside the stack's usable memory, mapped read-write (had it not been, the
+        // guard page below would fault). No Rust value lives there: it is below the stack
+        // pointer, unused until `fill_a_deep_buffer` below, and only this thread runs on
+        // this stack. Volatile reads, since it is memory outside any allocation the
+        // compiler knows of.
+        .map(|addr| unsafe { (addr as *const u8).read_volatile() })
+        .filter(|&byte| byte == PATTERN)
+        .count();
+    let filled = fill_a_deep_buffer();
+    assert!(
+        filled.start <= region.start && region.end <= filled.end,
+        "the buffer {filled:x?} covers the region {region:x?}, so the next store reads what \
+         this one wrote"
+    );
+    seen
+}
+
+/// Runs `stores` stores one after another, each calling [`probe`] once; what each saw.
+async fn probes(engine: &Engine, stores: usize) -> Vec<usize> {
+    let mut linker = Linker::new(engine);
+    linker
+        .func_wrap_async("env", "probe", |_: Caller<'_, ()>, (): ()| {
+            Box::new(async move { probe() as i64 })
+        })
+        .unwrap();
+    let module = Module::new(
+        engine,
+        r#"(module
+            (import "env" "probe" (func $probe (result i64)))
+            (func (export "run") (result i64) (call $probe)))"#,
+    )
+    .unwrap();
+    let mut seen = Vec::new();
+    for _ in 0..stores {
+        let mut store = Store::new(engine, ());
+        let instance = linker.instantiate_async(&mut store, &module).await.unwrap();
+        let run = instance
+            .get_typed_func::<(), i64>(&mut store, "run")
+            .unwrap();
+        seen.push(run.call_async(&mut store, ()).await.unwrap() as usize);
+    }
+    seen
+}
+
+/// With `async_stack_zeroing(true)` no store finds on its stack what an earlier store's
+/// host function left there, seen from inside wasmtime rather than through the pool: on
+/// stacks reused at once (`decommit_batch(1)`), on stacks that come back in batches (the
+/// default), over enough stores that every stack is reused, and with the region probed
+/// inside the part zeroed by writing (`keep_resident`) rather than given back.
+#[tokio::test(flavor = "current_thread")]
+async fn zeroed_stacks_hold_nothing_an_earlier_store_left() {
+    for pool in [
+        StackPool::builder(1 << 20)
+            .decommit_batch(1)
+            .build()
+            .unwrap(),
+        StackPool::new(1 << 20),
+        StackPool::builder(1 << 20)
+            .keep_resident(256 << 10)
+            .build()
+            .unwrap(),
+    ] {
+        let mut config = wasmtime::Config::new();
+        config.async_stack_zeroing(true);
+        let engine = pool.engine(&config).unwrap();
+        let seen = probes(&engine, 3 * pool.decommit_batch() + 3).await;
+        assert!(seen.iter().all(|&n| n == 0), "{pool:?}: {seen:?}");
+        assert!(pool.stats().reused > 0, "{pool:?}");
+    }
+}
+
+/// The same stores without zeroing: the second finds the first's data. This is what makes
+/// the test above able to fail.
+#[tokio::test(flavor = "current_thread")]
+async fn without_zeroing_a_store_finds_what_the_last_one_left() {
+    let pool = StackPool::new(1 << 20);
+    let seen = probes(&pooled_engine(&pool), 2).await;
+    assert_eq!(seen[0], 0, "a fresh stack is zero");
+    assert!(seen[1] > 0, "{seen:?}");
+    assert_eq!((pool.stats().created, pool.stats().reused), (1, 1));
+}
+
+/// What an idle store costs while it holds its stack: resident memory and memory mappings
+/// per store, for 10,000 stores that have each made one async call (so each holds a 1 MiB
+/// stack) and stay alive. Prints the figures; not run by default:
+/// `cargo test --release -p tests --test pool -- --ignored --nocapture idle_stores`.
+#[tokio::test(flavor = "current_thread")]
+#[ignore = "a measurement: run alone with --ignored --nocapture, in release"]
+async fn idle_stores_hold_their_stacks() {
+    const STORES: usize = 10_000;
+    fn rss_kib() -> usize {
+        let status = std::fs::read_to_string("/proc/self/status").unwrap();
+        let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+        line.split_whitespace().nth(1).unwrap().parse().unwrap()
+    }
+    fn mappings() -> usize {
+        std::fs::read_to_string("/proc/self/maps")
+            .unwrap()
+            .lines()
+            .count()
+    }
+    let pool = StackPool::new(1 << 20);
+    let engine = pooled_engine(&pool);
+    let module = Module::new(&engine, r#"(module (func (export "f")))"#).unwrap();
+    let (rss0, maps0) = (rss_kib(), mappings());
+    let mut stores = Vec::with_capacity(STORES);
+    for _ in 0..STORES {
+        let mut store = Store::new(&engine, ());
+        let instance = Instance::new_async(&mut store, &module, &[]).await.unwrap();
+        let f = instance.get_typed_func::<(), ()>(&mut store, "f").unwrap();
+        stores.push((store, f));
+    }
+    let (rss1, maps1) = (rss_kib(), mappings());
+    for (store, f) in &mut stores {
+        f.call_async(&mut *store, ()).await.unwrap();
+    }
+    let (rss2, maps2) = (rss_kib(), mappings());
+    assert_eq!(
+        pool.stats().in_use,
+        STORES,
+        "every idle store holds its stack"
+    );
+    let per = |kib: usize| kib as f64 / STORES as f64;
+    println!(
+        "{STORES} idle stores: {:.2} KiB RSS and {:.2} mappings each, of which their stacks \
+         {:.2} KiB and {:.2} mappings",
+        per(rss2 - rss0),
+        per(maps2 - maps0),
+        per(rss2 - rss1),
+        per(maps2 - maps1),
+    );
+    drop(stores);
+    assert_eq!(pool.stats().in_use, 0);
 }

@@ -93,7 +93,11 @@ async fn twenty_thousand_guests_suspended_on_one_thread() {
 async fn a_bounded_pool_fails_exactly_the_excess() {
     const GUESTS: usize = 5_000;
     const BOUND: usize = 1_000;
-    let pool = StackPool::new(1 << 20).max_stacks(BOUND).max_idle(100);
+    let pool = StackPool::builder(1 << 20)
+        .max_stacks(BOUND)
+        .max_idle(100)
+        .build()
+        .unwrap();
     let engine = pooled_engine(&pool);
     let results = run_gated(&engine, &pool, GUEST, GUESTS, BOUND).await;
     let (ok, failed): (Vec<_>, Vec<_>) = results.into_iter().partition(|r| r.is_ok());
@@ -122,7 +126,11 @@ async fn a_bounded_pool_fails_exactly_the_excess() {
 async fn forty_thousand_guests_with_memory_against_a_bound() {
     const GUESTS: usize = 40_000;
     const BOUND: usize = 10_000;
-    let pool = StackPool::new(1 << 20).max_stacks(BOUND).max_idle(0);
+    let pool = StackPool::builder(1 << 20)
+        .max_stacks(BOUND)
+        .max_idle(0)
+        .build()
+        .unwrap();
     let engine = pooled_engine(&pool);
     let memory_guest = GUEST.replace("(func (export", "(memory 1) (func (export");
     let results = run_gated(&engine, &pool, &memory_guest, GUESTS, BOUND).await;

@@ -224,7 +224,7 @@ async fn run_guest(
 /// Runs a schedule on one thread (`spawn == false`) or as tasks on a multi-thread runtime,
 /// and checks every outcome, the host futures' destructors and the pool against the model.
 fn check_schedule(plans: Vec<Plan>, multi_thread: bool) -> Result<(), TestCaseError> {
-    let pool = StackPool::new(1 << 20).max_idle(16);
+    let pool = StackPool::builder(1 << 20).max_idle(16).build().unwrap();
     let engine = pooled_engine(&pool);
     let linker = linker(&engine);
     let module = Module::new(&engine, GUEST).unwrap();

@@ -315,10 +315,11 @@ impl AsyncEngineBuilder {
                 (engine, None)
             }
             Allocation::StackPool => {
-                let mut pool = StackPool::new(self.stack_size);
+                let mut pool = StackPool::builder(self.stack_size);
                 if let Some(n) = self.max_stores {
                     pool = pool.max_stacks(n as usize);
                 }
+                let pool = pool.build()?;
                 if self.max_memory_size.is_some() {
                     wasmtime::bail!(
                         "max_memory_size sizes the pooling allocator's memory slots; under \

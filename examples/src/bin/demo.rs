@@ -496,7 +496,7 @@ fn run_mode(mode: Mode, load: Load, server: SocketAddr) -> Result<Report> {
         Mode::Pooled => {
             let pool = StackPool::new(POOL_STACK_SIZE);
             let mut config = Config::new();
-            pool.configure(&mut config);
+            pool.configure(&mut config)?;
             run_async(mode, &Engine::new(&config)?, load, server)
         }
         // Everything as in `Pooled` but the stacks: wasmtime's default creator maps a

@@ -197,7 +197,7 @@ async fn wait(mut caller: Caller<'_, Host>, id: i32) -> Result<i32> {
 fn measure(guest: Guest, guests: usize) -> Result<()> {
     let pool = StackPool::new(STACK_SIZE);
     let mut config = Config::new();
-    pool.configure(&mut config);
+    pool.configure(&mut config)?;
     let engine = Engine::new(&config)?;
     let module = Module::new(&engine, guest.wat())?;
     let mut linker = Linker::new(&engine);

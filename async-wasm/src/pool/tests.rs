@@ -1,0 +1,289 @@
+use std::sync::Arc;
+
+use wasmtime::{Config, Engine, Module, StackCreator, StackMemory, Store};
+
+use super::*;
+
+const SIZE: usize = 1 << 16;
+
+fn creator(pool: &StackPool) -> PoolStackCreator {
+    PoolStackCreator(pool.shared.clone())
+}
+
+fn bytes(stack: &dyn StackMemory) -> &[u8] {
+    let range = stack.range();
+    // SAFETY: a leased stack's range is readable memory that no fiber is running on.
+    unsafe { core::slice::from_raw_parts(range.start as *const u8, range.len()) }
+}
+
+fn scribble(stack: &dyn StackMemory) {
+    let range = stack.range();
+    // SAFETY: as above, and it is writable.
+    unsafe { core::ptr::write_bytes(range.start as *mut u8, 0x5a, range.len()) };
+}
+
+/// Whether the page holding `addr` is resident. Only for tests: residency says nothing
+/// about contents (a swapped-out page is not resident and not zero either).
+#[cfg(target_os = "linux")]
+fn resident(addr: usize) -> bool {
+    let page = crate::stack::page_size();
+    let mut vec = 0u8;
+    // SAFETY: one page, page aligned, which belongs to a mapped stack; `vec` has room
+    // for the one byte mincore writes.
+    let ret = unsafe { libc::mincore((addr & !(page - 1)) as *mut libc::c_void, 1, &mut vec) };
+    assert_eq!(ret, 0, "mincore: {}", std::io::Error::last_os_error());
+    vec & 1 == 1
+}
+
+#[test]
+fn a_reused_stack_is_zeroed_when_wasmtime_asks() {
+    let pool = StackPool::builder(SIZE).decommit_batch(1).build().unwrap();
+    let creator = creator(&pool);
+    let first = creator.new_stack(SIZE, true).unwrap();
+    let top = first.top();
+    scribble(&*first);
+    drop(first);
+    let again = creator.new_stack(SIZE, true).unwrap();
+    assert_eq!(again.top(), top, "the same stack is lent again");
+    assert!(bytes(&*again).iter().all(|&b| b == 0));
+    assert_eq!(pool.stats().reused, 1);
+}
+
+/// The top of a zeroed stack is written, not given back, so the next call does not fault
+/// it in again; the rest is given back.
+#[cfg(target_os = "linux")]
+#[test]
+fn zeroing_keeps_the_top_resident_and_gives_the_rest_back() {
+    let pool = StackPool::builder(SIZE)
+        .keep_resident(4096)
+        .decommit_batch(1)
+        .build()
+        .unwrap();
+    let creator = creator(&pool);
+    let first = creator.new_stack(SIZE, true).unwrap();
+    scribble(&*first);
+    drop(first);
+    let again = creator.new_stack(SIZE, true).unwrap();
+    let top = again.top() as usize;
+    assert!(resident(top - 1), "the top page stays resident");
+    assert!(
+        !resident(top - pool.keep_resident() - 1),
+        "the page below is given back"
+    );
+    assert!(bytes(&*again).iter().all(|&b| b == 0));
+}
+
+/// Stacks coming back zeroed wait for a batch before the system call; meanwhile zeroing
+/// leases get other stacks, never one that is only partly zero.
+#[test]
+fn zeroing_is_batched_and_never_lends_a_partly_zeroed_stack() {
+    let pool = StackPool::builder(SIZE)
+        .keep_resident(4096)
+        .decommit_batch(3)
+        .build()
+        .unwrap();
+    let creator = creator(&pool);
+    let mut tops = Vec::new();
+    for _ in 0..3 {
+        let stack = creator.new_stack(SIZE, true).unwrap();
+        assert!(bytes(&*stack).iter().all(|&b| b == 0));
+        assert!(
+            !tops.contains(&stack.top()),
+            "a stack awaiting decommit is not lent"
+        );
+        tops.push(stack.top());
+        scribble(&*stack);
+    }
+    assert_eq!(pool.stats().created, 3);
+    // The third return completed the batch: all three are clean again.
+    let again: Vec<_> = (0..3)
+        .map(|_| creator.new_stack(SIZE, true).unwrap())
+        .collect();
+    for stack in &again {
+        assert!(tops.contains(&stack.top()));
+        assert!(bytes(&**stack).iter().all(|&b| b == 0));
+    }
+    let stats = pool.stats();
+    assert_eq!((stats.created, stats.reused), (3, 3));
+}
+
+#[test]
+fn a_reused_stack_is_left_alone_without_zeroing() {
+    let pool = StackPool::new(SIZE);
+    let creator = creator(&pool);
+    let first = creator.new_stack(SIZE, false).unwrap();
+    scribble(&*first);
+    drop(first);
+    let again = creator.new_stack(SIZE, false).unwrap();
+    assert!(bytes(&*again).iter().all(|&b| b == 0x5a));
+}
+
+/// A pool shared by an engine that zeroes and one that does not: what the second leaves
+/// is zeroed before the first gets it.
+#[test]
+fn a_dirty_stack_is_zeroed_for_a_zeroing_lease() {
+    let pool = StackPool::new(SIZE);
+    let creator = creator(&pool);
+    let plain = creator.new_stack(SIZE, false).unwrap();
+    let top = plain.top();
+    scribble(&*plain);
+    drop(plain);
+    let zeroed = creator.new_stack(SIZE, true).unwrap();
+    assert_eq!(zeroed.top(), top);
+    assert!(bytes(&*zeroed).iter().all(|&b| b == 0));
+}
+
+#[test]
+fn leases_are_counted_and_bounded() {
+    let pool = StackPool::builder(SIZE)
+        .max_stacks(2)
+        .max_idle(1)
+        .build()
+        .unwrap();
+    let creator = creator(&pool);
+    let a = creator.new_stack(SIZE, false).unwrap();
+    let b = creator.new_stack(SIZE, false).unwrap();
+    let err = creator.new_stack(SIZE, false).err().unwrap();
+    assert!(matches!(
+        err.downcast_ref::<StackPoolError>(),
+        Some(StackPoolError::Exhausted { max_stacks: 2 })
+    ));
+    assert!(err.to_string().contains("max_stacks bound of 2"), "{err}");
+    assert_eq!(pool.stats().in_use, 2);
+    drop((a, b));
+    let stats = pool.stats();
+    assert_eq!((stats.in_use, stats.idle, stats.created), (0, 1, 2));
+}
+
+#[test]
+fn max_idle_bounds_stacks_awaiting_decommit_too() {
+    let pool = StackPool::builder(SIZE)
+        .max_idle(2)
+        .decommit_batch(8)
+        .build()
+        .unwrap();
+    let creator = creator(&pool);
+    let leased: Vec<_> = (0..5)
+        .map(|_| creator.new_stack(SIZE, true).unwrap())
+        .collect();
+    drop(leased);
+    assert_eq!(pool.stats().idle, 2);
+    for _ in 0..2 {
+        let stack = creator.new_stack(SIZE, true).unwrap();
+        assert!(bytes(&*stack).iter().all(|&b| b == 0));
+    }
+}
+
+#[test]
+fn ranges_are_those_of_the_stack() {
+    let pool = StackPool::new(SIZE);
+    let leased = creator(&pool).new_stack(SIZE, false).unwrap();
+    let range = leased.range();
+    assert_eq!(range.end, leased.top() as usize);
+    assert_eq!(range.len(), SIZE);
+    assert_eq!(leased.guard_range().end as usize, range.start);
+}
+
+#[test]
+fn a_larger_request_than_the_pool_is_an_error() {
+    let pool = StackPool::new(SIZE);
+    let err = creator(&pool).new_stack(1 << 20, false).err().unwrap();
+    assert!(matches!(
+        err.downcast_ref::<StackPoolError>(),
+        Some(StackPoolError::StackTooSmall {
+            requested: 0x10_0000,
+            stack_size: SIZE
+        })
+    ));
+    assert!(err.to_string().contains("StackPool::configure"), "{err}");
+    assert_eq!(pool.stats().in_use, 0);
+}
+
+#[test]
+fn the_builder_checks_the_size_and_new_defers_it() {
+    for size in [0, Stack::MAX_SIZE + 1] {
+        let err = StackPool::builder(size).build().unwrap_err();
+        assert!(matches!(
+            err.downcast_ref::<StackPoolError>(),
+            Some(StackPoolError::InvalidSize { size: s }) if *s == size
+        ));
+        let pool = StackPool::new(size);
+        let err = pool.configure(&mut Config::new()).unwrap_err();
+        assert!(err.is::<StackPoolError>(), "{err:?}");
+    }
+}
+
+/// The handle a program holds is not what keeps the pool alive: the engine's is. Dropping
+/// it changes nothing for the engine and its stores, and the last store, module and engine
+/// to go free the pool and its stacks.
+#[test]
+fn the_pool_outlives_its_handles_while_the_engine_lives() {
+    let pool = StackPool::new(1 << 20);
+    let engine = pool.engine(&Config::new()).unwrap();
+    let weak = Arc::downgrade(&pool.shared);
+    drop(pool);
+    let module = Module::new(
+        &engine,
+        r#"(module (func (export "f") (result i32) i32.const 7))"#,
+    )
+    .unwrap();
+    let run = |store: &mut Store<()>| {
+        futures::executor::block_on(async {
+            let instance = wasmtime::Instance::new_async(&mut *store, &module, &[]).await?;
+            let f = instance.get_typed_func::<(), i32>(&mut *store, "f")?;
+            f.call_async(&mut *store, ()).await
+        })
+        .unwrap()
+    };
+    let mut stores: Vec<Store<()>> = (0..3).map(|_| Store::new(&engine, ())).collect();
+    for store in &mut stores {
+        assert_eq!(run(store), 7);
+    }
+    let shared = weak.upgrade().expect("the engine keeps the pool");
+    assert_eq!(shared.lock().stats().in_use, 3);
+    drop(shared);
+    drop(stores);
+    let mut store = Store::new(&engine, ());
+    assert_eq!(run(&mut store), 7);
+    assert_eq!(weak.upgrade().unwrap().lock().stats().reused, 1);
+    drop((store, module, engine));
+    assert!(
+        weak.upgrade().is_none(),
+        "the pool, and with it every idle stack, is freed with the last engine and store"
+    );
+}
+
+#[test]
+fn engines_made_by_the_pool_check_what_the_pool_cannot_serve() {
+    // Too small for the default max_wasm_stack: the pool's size is the cause.
+    let err = StackPool::new(256 << 10)
+        .engine(&Config::new())
+        .unwrap_err();
+    assert!(matches!(
+        err.downcast_ref::<StackPoolError>(),
+        Some(StackPoolError::MaxWasmStack {
+            stack_size: 0x4_0000
+        })
+    ));
+
+    // Any other failure of Engine::new is left as wasmtime reported it.
+    let mut config = Config::new();
+    config.max_wasm_stack(0);
+    let err = StackPool::new(1 << 20).engine(&config).unwrap_err();
+    assert!(err.downcast_ref::<StackPoolError>().is_none(), "{err:?}");
+    let mut config = Config::new();
+    config.wmemcheck(true); // not compiled into this wasmtime
+    let err = StackPool::new(1 << 20).engine(&config).unwrap_err();
+    assert!(err.downcast_ref::<StackPoolError>().is_none(), "{err:?}");
+    assert!(!format!("{err:?}").contains("max_wasm_stack"), "{err:?}");
+
+    // The pooling allocator would leave the pool unused.
+    let mut config = Config::new();
+    config.allocation_strategy(wasmtime::InstanceAllocationStrategy::pooling());
+    let err = StackPool::new(1 << 20).engine(&config).unwrap_err();
+    assert!(matches!(
+        err.downcast_ref::<StackPoolError>(),
+        Some(StackPoolError::PoolingAllocator)
+    ));
+    let _ = Engine::new(&config).expect("the config itself is fine");
+}

@@ -1,0 +1,89 @@
+//! The guard page below a pooled stack, seen from a host function: one that recurses
+//! without bound on its store's fiber stack must kill the process cleanly, never run on
+//! into the memory below.
+//!
+//! The test re-runs this test binary as a child with an environment variable set; the
+//! child does the recursion, and the parent checks how it died.
+
+use std::hint::black_box;
+use std::process::Command;
+
+use async_wasm::prelude::*;
+use tests::pooled_engine;
+use wasmtime::{Caller, Linker, Module, Store};
+
+/// Set in the child process.
+const CHILD: &str = "ASYNC_WASM_GUARD_TEST_CHILD";
+
+/// What wasmtime prints before it aborts when host code runs into a fiber's guard page:
+/// the fault address was inside the `guard_range` the pool reported.
+const WASMTIME_MESSAGE: &str = "execution on async fiber has overflowed its stack";
+
+/// Recurses `depth` times with a 1 KiB frame each; called with a depth no stack holds.
+#[inline(never)]
+fn recurse(depth: u64) -> u64 {
+    let frame = black_box([depth as u8; 1024]);
+    if depth == 0 {
+        return u64::from(frame[0]);
+    }
+    recurse(depth - 1) + u64::from(black_box(frame)[1])
+}
+
+/// The child: a host function recursing on the fiber stack of a pooled store. Without the
+/// environment variable (an ordinary test run) it does nothing.
+#[tokio::test(flavor = "current_thread")]
+async fn host_recursion_on_a_pooled_stack() {
+    if std::env::var_os(CHILD).is_none() {
+        return;
+    }
+    let pool = StackPool::new(1 << 20);
+    let engine = pooled_engine(&pool);
+    let mut linker = Linker::new(&engine);
+    linker
+        .func_wrap_async("env", "recurse", |_: Caller<'_, ()>, (): ()| {
+            Box::new(async move {
+                let here = 0u8;
+                eprintln!("recursing from {:p}", &here);
+                recurse(u64::MAX) as i64
+            })
+        })
+        .unwrap();
+    let module = Module::new(
+        &engine,
+        r#"(module
+            (import "env" "recurse" (func $recurse (result i64)))
+            (func (export "run") (result i64) (call $recurse)))"#,
+    )
+    .unwrap();
+    let mut store = Store::new(&engine, ());
+    let instance = linker.instantiate_async(&mut store, &module).await.unwrap();
+    let run = instance
+        .get_typed_func::<(), i64>(&mut store, "run")
+        .unwrap();
+    let result = run.call_async(&mut store, ()).await;
+    eprintln!("the recursion returned: {result:?}");
+}
+
+#[test]
+fn host_recursion_on_a_pooled_stack_aborts_at_the_guard_page() {
+    use std::os::unix::process::ExitStatusExt;
+
+    let output = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "host_recursion_on_a_pooled_stack",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(CHILD, "1")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("recursing from"), "the child ran: {stderr}");
+    assert!(
+        !output.status.success() && output.status.signal().is_some(),
+        "the child was killed by a signal, not {:?}: {stderr}",
+        output.status
+    );
+    assert!(stderr.contains(WASMTIME_MESSAGE), "{stderr}");
+}
