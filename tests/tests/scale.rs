@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use async_wasm::StackPoolError;
 use async_wasm::prelude::*;
 use futures::stream::{FuturesUnordered, StreamExt};
 use tests::pooled_engine;
@@ -105,7 +106,10 @@ async fn a_bounded_pool_fails_exactly_the_excess() {
     for err in failed {
         let err = err.unwrap_err();
         assert!(
-            format!("{err:?}").contains("max_stacks bound of 1000"),
+            matches!(
+                err.downcast_ref::<StackPoolError>(),
+                Some(StackPoolError::Exhausted { max_stacks: BOUND })
+            ),
             "{err:?}"
         );
     }
