@@ -1,117 +1,69 @@
-//! The demo: thousands of wasm guests at once, each awaiting real I/O from its host, run
-//! three ways, with the time and the memory each way takes.
+//! The demo: a plugin host. Thousands of guests at once, each a client with a TCP
+//! connection of its own, send requests one after the other; every request runs the C
+//! plugin `guests/src/plugin.c` in a fresh store and instance, and the plugin calls async
+//! host functions that take and return JSON and bytes, and await a timer and the network.
+//! The same plugin runs four ways, in interleaved rounds, each run a process of its own.
 //!
 //! ```text
-//! cargo run --release -p examples --bin demo -- --guests 2000 --requests 10
+//! cargo run --release -p examples --bin demo -- --guests 2000 --requests 10 --runs 5
 //! ```
 //!
-//! Every guest is a client of a TCP echo server on 127.0.0.1, with a connection of its own,
-//! and sends its requests one after the other. Each request gets a fresh `Store` and
-//! instance of [`GUEST`] (the guest's connection is lent to the store and taken back), whose
-//! `handle` export sleeps on a host timer, has the host echo a message over the connection,
-//! and returns a hash of the reply, which is checked against the expected one. The same
-//! guest runs in three modes:
+//! Per request the plugin gets its request as JSON (`host.request`), sleeps 10 ms on a host
+//! timer (`host.sleep_ms`), sends a 64-byte message made from the request over its
+//! connection to an echo server on 127.0.0.1 (`host.echo`, bytes in, bytes out), and
+//! answers with JSON holding the request's id and user and a hash of the echoed bytes
+//! (`host.respond`). The host checks every answer ([`plugin::check`]).
 //!
-//! 1. async-wasm: all guests concurrent on one current-thread tokio runtime, their stacks
-//!    lent by a [`StackPool`];
-//! 2. the same code on an engine without the pool, where wasmtime maps a fresh stack for
-//!    every store;
-//! 3. synchronous wasmtime with a `std::thread` per guest and host functions that block.
+//! The modes:
+//!
+//! 1. async-wasm's [`AsyncEngine`](async_wasm::AsyncEngine) on wasmtime's pooling
+//!    allocator, every guest a task on one current-thread tokio runtime;
+//! 2. the same with [`Allocation::StackPool`](async_wasm::Allocation::StackPool) (fresh
+//!    memories, pooled stacks);
+//! 3. the same host functions on `Engine::default()`, where wasmtime maps a fresh stack for
+//!    every store: what a user gets without this crate's stack handling;
+//! 4. synchronous wasmtime (pooling allocator) with a `std::thread` per guest and blocking
+//!    host functions, the data ABI written by hand.
 //!
 //! Each run of a mode is a process of its own (this program again, with `--mode`), so the
 //! peak RSS it reports is that run's alone; the echo server runs in the parent process.
 //! RSS leaves out what the kernel keeps per thread (on x86-64 Linux a 16 KiB stack each),
-//! so the table also shows how much the kernel's thread stacks grew while the guests ran.
+//! so the memory per guest includes how much the kernel's thread stacks grew.
 
-use std::io::{self, Read, Write};
-use std::net::{Ipv4Addr, SocketAddr};
+mod async_host;
+mod plugin;
+mod report;
+mod threads;
+mod wire;
+
+use std::io::Write as _;
+use std::net::SocketAddr;
 use std::ops::Range;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, PoisonError, RwLock};
-use std::time::{Duration, Instant};
 
-use async_wasm::prelude::*;
-use examples::{rss, thousands};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::sync::oneshot;
-use tokio::task::JoinSet;
+use examples::thousands;
+use wasmtime::Result;
 use wasmtime::error::Context as _;
-use wasmtime::{Caller, Config, Engine, Extern, Linker, Memory, Module, Result, Store};
+
+use report::{Report, Spread};
+use wire::EchoServer;
 
 const USAGE: &str = "usage: demo [--guests N] [--requests R] [--runs K]
   N guests at once (default 2000), each sending R requests in turn (default 10);
-  every mode runs K times (default 3), and the table shows its median run";
+  K rounds (default 5), each running every mode once; the tables show medians and ranges";
 const DEFAULT_GUESTS: usize = 2_000;
 const DEFAULT_REQUESTS: usize = 10;
-const DEFAULT_RUNS: usize = 3;
-/// Mode 3 starts at most this many threads; past it, each thread serves several guests
-/// in turn, so that a large `--guests` cannot exhaust the machine's threads.
-const MAX_THREADS: usize = 4_000;
-/// The stack size of the pool in mode 1.
-const POOL_STACK_SIZE: usize = 1 << 20;
-/// Bounds every connect, read and write, so that a lost peer fails a guest, not the demo.
-const IO_TIMEOUT: Duration = Duration::from_secs(10);
-/// The longest message the echo protocol carries.
-const MAX_MESSAGE: usize = 1024;
-
-/// The guest. `handle(id)` writes a message made from `id` at offset 0 (`id` itself, then
-/// bytes `id * 7 + i`), sleeps 10 ms, has the host echo the message to offset 1024, and
-/// returns the FNV-1a hash of what came back, or -1 when its length is wrong.
-/// [`expected_answer`] computes the same in Rust.
-const GUEST: &str = r#"(module
-    (import "env" "sleep_ms" (func $sleep_ms (param i32)))
-    (import "env" "echo" (func $echo (param i32 i32 i32) (result i32)))
-    (memory (export "memory") 1)
-    (func (export "handle") (param $id i32) (result i64)
-        (local $i i32) (local $hash i64)
-        (i32.store (i32.const 0) (local.get $id))
-        (local.set $i (i32.const 4))
-        (loop $fill
-            (i32.store8 (local.get $i)
-                (i32.add (i32.mul (local.get $id) (i32.const 7)) (local.get $i)))
-            (local.set $i (i32.add (local.get $i) (i32.const 1)))
-            (br_if $fill (i32.lt_u (local.get $i) (i32.const 64))))
-        (call $sleep_ms (i32.const 10))
-        (if (i32.ne (call $echo (i32.const 0) (i32.const 64) (i32.const 1024)) (i32.const 64))
-            (then (return (i64.const -1))))
-        (local.set $hash (i64.const 0xcbf29ce484222325))
-        (local.set $i (i32.const 0))
-        (loop $mix
-            (local.set $hash
-                (i64.mul
-                    (i64.xor (local.get $hash) (i64.load8_u offset=1024 (local.get $i)))
-                    (i64.const 0x100000001b3)))
-            (local.set $i (i32.add (local.get $i) (i32.const 1)))
-            (br_if $mix (i32.lt_u (local.get $i) (i32.const 64))))
-        (local.get $hash)))"#;
-
-/// The message length `GUEST` uses.
-const MESSAGE_LEN: usize = 64;
-
-/// What the guest must answer for `id`: the hash of the message it sent, when the echo came
-/// back whole.
-fn expected_answer(id: i32) -> i64 {
-    let mut message = [0u8; MESSAGE_LEN];
-    message[..4].copy_from_slice(&id.to_le_bytes());
-    for (i, byte) in message.iter_mut().enumerate().skip(4) {
-        // The guest stores the low byte of an i32 sum; `as u8` keeps the same byte.
-        *byte = id.wrapping_mul(7).wrapping_add(i as i32) as u8;
-    }
-    let hash = message
-        .iter()
-        .fold(0xcbf2_9ce4_8422_2325_u64, |hash, &byte| {
-            (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
-        });
-    hash as i64
-}
+const DEFAULT_RUNS: usize = 5;
 
 fn main() -> Result<ExitCode> {
     match parse_args(std::env::args().skip(1))? {
         Command::Help => println!("{USAGE}"),
         Command::Compare { load, runs } => return compare(load, runs),
         Command::Child { mode, load, server } => {
-            let report = run_mode(mode, load, server)?;
+            let report = match mode {
+                Mode::Threads => threads::run(load, server)?,
+                _ => async_host::run(mode, load, server)?,
+            };
             println!("{}", report.encode());
         }
     }
@@ -121,21 +73,28 @@ fn main() -> Result<ExitCode> {
 // ---------------------------------------------------------------------------------------
 // The command line.
 
-/// The ways of running the same guests that the demo compares.
+/// The ways of running the same plugin that the demo compares.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Mode {
-    Pooled,
+    Pooling,
+    StackPool,
     DefaultStacks,
     Threads,
 }
 
 impl Mode {
-    const ALL: [Mode; 3] = [Mode::Pooled, Mode::DefaultStacks, Mode::Threads];
+    const ALL: [Mode; 4] = [
+        Mode::Pooling,
+        Mode::StackPool,
+        Mode::DefaultStacks,
+        Mode::Threads,
+    ];
 
     /// Its name on the command line of a child.
     fn name(self) -> &'static str {
         match self {
-            Mode::Pooled => "pooled",
+            Mode::Pooling => "pooling",
+            Mode::StackPool => "stack-pool",
             Mode::DefaultStacks => "default-stacks",
             Mode::Threads => "threads",
         }
@@ -148,18 +107,23 @@ impl Mode {
             .with_context(|| format!("no mode named {name:?}"))
     }
 
-    /// Its row in the table.
+    /// Its row in the tables.
     fn label(self) -> &'static str {
         match self {
-            Mode::Pooled => "async-wasm, StackPool (1 MiB stacks)",
+            Mode::Pooling => "async-wasm, AsyncEngine Pooling",
+            Mode::StackPool => "async-wasm, AsyncEngine StackPool",
             Mode::DefaultStacks => "wasmtime default async stacks",
-            Mode::Threads => "sync wasmtime, std::thread per guest",
+            Mode::Threads => "sync wasmtime (pooling), thread per guest",
         }
+    }
+
+    fn is_async_wasm(self) -> bool {
+        matches!(self, Mode::Pooling | Mode::StackPool)
     }
 }
 
 /// How much work a run is.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Load {
     /// Guests at once.
     guests: usize,
@@ -169,20 +133,21 @@ struct Load {
 
 impl Load {
     /// The ids of `guest`'s requests: every request of the run has its own.
-    fn ids(self, guest: usize) -> Range<i32> {
-        // `parse_args` checked that every id fits an i32.
-        let first = (guest * self.requests) as i32;
-        first..first + self.requests as i32
+    fn ids(self, guest: usize) -> Range<u32> {
+        // `parse_args` checked that every id fits a u32.
+        let first = (guest * self.requests) as u32;
+        first..first + self.requests as u32
     }
 }
 
+#[derive(Debug, PartialEq, Eq)]
 enum Command {
     Help,
     Compare {
         load: Load,
         runs: usize,
     },
-    /// Run one mode and print its [`Report`]: what the parent starts for each mode.
+    /// Run one mode and print its [`Report`]: what the parent starts for each run.
     Child {
         mode: Mode,
         load: Load,
@@ -199,21 +164,33 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Command> {
     while let Some(arg) = args.next() {
         let mut value = || args.next().with_context(|| format!("{arg} needs a value"));
         match arg.as_str() {
-            "--guests" => load.guests = value()?.parse::<usize>().context("--guests: a number")?,
-            "--requests" => {
-                load.requests = value()?.parse::<usize>().context("--requests: a number")?;
+            "--guests" => {
+                load.guests = value()?
+                    .parse::<usize>()
+                    .context("--guests takes a number")?
             }
-            "--runs" => runs = value()?.parse::<usize>().context("--runs: a number")?,
+            "--requests" => {
+                load.requests = value()?
+                    .parse::<usize>()
+                    .context("--requests takes a number")?;
+            }
+            "--runs" => runs = value()?.parse::<usize>().context("--runs takes a number")?,
             "--mode" => mode = Some(Mode::from_name(&value()?)?),
-            "--echo" => server = Some(value()?.parse::<SocketAddr>().context("--echo: ip:port")?),
+            "--echo" => {
+                server = Some(
+                    value()?
+                        .parse::<SocketAddr>()
+                        .context("--echo takes ip:port")?,
+                )
+            }
             "-h" | "--help" => return Ok(Command::Help),
             other => wasmtime::bail!("unknown argument {other:?}\n{USAGE}"),
         }
     }
-    // Request ids are wasm i32s.
+    // Request ids are u32s.
     let total = load.guests.checked_mul(load.requests);
-    if load.guests == 0 || load.requests == 0 || total.is_none_or(|n| n > i32::MAX as usize) {
-        wasmtime::bail!("N and R must be at least 1, and N * R at most {}", i32::MAX);
+    if load.guests == 0 || load.requests == 0 || total.is_none_or(|n| n > u32::MAX as usize) {
+        wasmtime::bail!("N and R must be at least 1, and N * R at most {}", u32::MAX);
     }
     if runs == 0 {
         wasmtime::bail!("K must be at least 1");
@@ -226,33 +203,40 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Command> {
 }
 
 // ---------------------------------------------------------------------------------------
-// The parent: the echo server, one child per mode, the table.
+// The parent: the echo server, one child per run, the tables.
 
-/// Runs every mode `runs` times, each run in a child process, against one echo server;
-/// prints the table, and fails when any request of any run failed or was answered wrong.
+/// Runs `runs` rounds, each running every mode once in a child process, against one echo
+/// server; prints the tables, and fails when any request of any run failed or was answered
+/// wrong.
 fn compare(load: Load, runs: usize) -> Result<ExitCode> {
-    print_intro(load, runs);
-    let connections = load.guests * Mode::ALL.len() * runs;
-    let server = EchoServer::start(connections, load.requests)?;
-    let mut reports: Vec<(Mode, Vec<Report>)> = Mode::ALL
-        .into_iter()
-        .map(|mode| (mode, Vec::new()))
-        .collect();
-    // Round by round rather than mode by mode, so that whatever else the machine is doing
-    // meanwhile weighs on every mode alike.
-    for _ in 0..runs {
-        for (mode, reports) in &mut reports {
-            reports.push(run_child(*mode, load, server.addr)?);
+    print_conditions(load, runs);
+    // The children's error messages go straight to standard error: what is printed
+    // before them must be out first.
+    std::io::stdout().flush()?;
+    let server = EchoServer::start(load.guests * Mode::ALL.len() * runs, load.requests)?;
+    // rounds[r][m]: round r's run of Mode::ALL[m].
+    let mut rounds: Vec<Vec<Report>> = Vec::with_capacity(runs);
+    for round in 0..runs {
+        // Every mode in turn, so that whatever else the machine does meanwhile weighs on
+        // every mode alike; each round starts with the next mode, so that none is always
+        // first (after the pause while the previous run's process ends) or last.
+        let mut reports = vec![Report::default(); Mode::ALL.len()];
+        for i in 0..Mode::ALL.len() {
+            let m = (round + i) % Mode::ALL.len();
+            reports[m] = run_child(Mode::ALL[m], load, server.addr)?;
         }
+        eprint!("\rround {} of {runs} done", round + 1);
+        rounds.push(reports);
     }
+    eprintln!();
     server.stop();
-    let rows: Vec<(Mode, Report)> = reports
-        .into_iter()
-        .map(|(mode, reports)| (mode, Report::median(reports)))
+    let summaries: Vec<Summary> = (0..Mode::ALL.len())
+        .map(|m| Summary::of(Mode::ALL[m], load, rounds.iter().map(|round| &round[m])))
         .collect();
-    print_table(load, &rows);
-    print_ratios(load, &rows);
-    let failed: usize = rows.iter().map(|(_, report)| report.failed).sum();
+    print_table(&summaries);
+    print_ratios(&summaries, &rounds);
+    println!("load average (1, 5, 15 min) at the end: {}", load_average());
+    let failed: usize = summaries.iter().map(|summary| summary.failed).sum();
     if failed > 0 {
         eprintln!("{failed} requests failed or were answered wrong (see above)");
         return Ok(ExitCode::FAILURE);
@@ -260,19 +244,23 @@ fn compare(load: Load, runs: usize) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn print_intro(load: Load, runs: usize) {
+fn print_conditions(load: Load, runs: usize) {
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     println!(
-        "{} guests at once, each sending {} requests in turn over its own TCP connection to an \
-         echo server on 127.0.0.1;\nper request a fresh Store + instance of a WAT guest (one \
-         memory page) sleeps 10 ms on a host timer, echoes 64 bytes\nand returns a hash of the \
-         reply, which is checked. {}, each run in a process of its own.\n",
+        "A plugin host: {} guests at once, each sending {} requests in turn over its own TCP \
+         connection;\nper request a fresh store and instance of a C plugin, which gets its \
+         request as JSON, sleeps 10 ms\non a host timer, echoes 64 bytes through an echo server \
+         on 127.0.0.1 and answers with JSON, checked.\n{runs} rounds, each running every mode \
+         once, each run a process of its own; medians and (min-max).\nMachine: {cores} cores, \
+         load average (1, 5, 15 min) at the start: {}\n",
         thousands(load.guests as u64),
         thousands(load.requests as u64),
-        match runs {
-            1 => "One run per mode".to_string(),
-            _ => format!("Median of {runs} runs per mode"),
-        },
+        load_average(),
     );
+}
+
+fn load_average() -> String {
+    examples::load_average().unwrap_or_else(|| "n/a".to_string())
 }
 
 fn run_child(mode: Mode, load: Load, server: SocketAddr) -> Result<Report> {
@@ -294,670 +282,174 @@ fn run_child(mode: Mode, load: Load, server: SocketAddr) -> Result<Report> {
     Report::decode(std::str::from_utf8(&output.stdout)?)
 }
 
-fn print_table(load: Load, rows: &[(Mode, Report)]) {
+/// A mode's figures over all its runs.
+struct Summary {
+    mode: Mode,
+    wall_ms: Option<Spread>,
+    requests_per_second: Option<Spread>,
+    cpu_us_per_request: Option<Spread>,
+    memory_per_guest_kib: Option<Spread>,
+    threads: usize,
+    /// Requests that failed or were answered wrong, in every run.
+    failed: usize,
+}
+
+impl Summary {
+    fn of<'a>(mode: Mode, load: Load, runs: impl Iterator<Item = &'a Report> + Clone) -> Summary {
+        let spread =
+            |figure: fn(&Report) -> Option<f64>| Spread::of(runs.clone().filter_map(figure));
+        Summary {
+            mode,
+            wall_ms: spread(|run| Some(run.wall.as_secs_f64() * 1e3)),
+            requests_per_second: spread(|run| Some(run.requests_per_second())),
+            cpu_us_per_request: spread(Report::cpu_us_per_request),
+            memory_per_guest_kib: Spread::of(
+                runs.clone()
+                    .filter_map(|run| run.memory_per_guest_kib(load.guests)),
+            ),
+            threads: runs.clone().map(|run| run.threads).max().unwrap_or(0),
+            failed: runs.map(|run| run.failed).sum(),
+        }
+    }
+}
+
+fn print_table(summaries: &[Summary]) {
     println!(
-        "{:<38}{:>9}{:>12}{:>9}{:>11}{:>15}{:>14}{:>8}",
-        "mode",
-        "wall",
-        "requests/s",
-        "threads",
-        "peak RSS",
-        "kernel stacks",
-        "memory/guest",
-        "failed"
+        "{:<42}{:>20}{:>23}{:>16}{:>18}{:>8}{:>8}",
+        "mode", "wall ms", "requests/s", "CPU µs/request", "KiB/guest", "threads", "failed"
     );
-    let mib = |kib: Option<u64>| or_na(kib.map(|kib| format!("{:.1} MiB", kib as f64 / 1024.0)));
-    for (mode, report) in rows {
-        let per_guest = report
-            .memory_per_guest_kib(load)
-            .map(|kib| format!("{kib:.1} KiB"));
+    for summary in summaries {
         println!(
-            "{:<38}{:>6.0} ms{:>12}{:>9}{:>11}{:>15}{:>14}{:>8}",
-            mode.label(),
-            report.wall.as_secs_f64() * 1e3,
-            thousands(report.requests_per_second() as u64),
-            thousands(report.threads as u64),
-            mib(report.peak_rss_kib),
-            mib(report.kernel_stacks_kib),
-            or_na(per_guest),
-            thousands(report.failed as u64),
+            "{:<42}{:>20}{:>23}{:>16}{:>18}{:>8}{:>8}",
+            summary.mode.label(),
+            spread(summary.wall_ms, |ms| thousands(ms.round() as u64)),
+            spread(summary.requests_per_second, |n| thousands(n.round() as u64)),
+            spread(summary.cpu_us_per_request, |us| format!("{us:.0}")),
+            spread(summary.memory_per_guest_kib, |kib| format!("{kib:.1}")),
+            thousands(summary.threads as u64),
+            thousands(summary.failed as u64),
         );
     }
     println!(
-        "memory/guest = (peak RSS - RSS before the guests + the kernel stacks of the threads, \
-         which RSS leaves out) / guests;\nfailed counts the requests of every run.\n"
+        "KiB/guest = (peak RSS - RSS before the guests + the kernel stacks of the threads, which \
+         RSS leaves out) / guests.\nCPU µs/request: the process's user + system time (10 ms \
+         ticks) per request, the figure least moved by the machine's load.\n"
     );
 }
 
-/// One line: how async-wasm compares with each other mode.
-fn print_ratios(load: Load, rows: &[(Mode, Report)]) {
-    let report = |mode| rows.iter().find(|(m, _)| *m == mode).map(|(_, r)| r);
-    let Some(pooled) = report(Mode::Pooled) else {
+/// `median (min-max)`, each formatted by `show`; "n/a" when nothing was measured.
+fn spread(spread: Option<Spread>, show: impl Fn(f64) -> String) -> String {
+    match spread {
+        None => "n/a".to_string(),
+        Some(s) if s.min == s.max => show(s.median),
+        Some(s) => format!("{} ({}-{})", show(s.median), show(s.min), show(s.max)),
+    }
+}
+
+/// async-wasm's best mode (by median throughput) against each other mode. Throughput ratios
+/// are taken round by round, each between two runs made moments apart, and summarized.
+fn print_ratios(summaries: &[Summary], rounds: &[Vec<Report>]) {
+    let median_rps = |s: &Summary| s.requests_per_second.map_or(0.0, |rps| rps.median);
+    let Some(best) = (0..summaries.len())
+        .filter(|&m| summaries[m].mode.is_async_wasm())
+        .max_by(|&a, &b| median_rps(&summaries[a]).total_cmp(&median_rps(&summaries[b])))
+    else {
         return;
     };
-    let versus = |mode: Mode, name: &str| {
-        let other = report(mode)?;
-        let speed = pooled.requests_per_second() / other.requests_per_second();
-        let memory = match (
-            pooled.memory_per_guest_kib(load),
-            other.memory_per_guest_kib(load),
-        ) {
-            (Some(ours), Some(theirs)) => format!("{:.2}x", ours / theirs),
-            _ => "n/a".to_string(),
-        };
-        Some(format!(
-            "vs {name}: {speed:.2}x the throughput, {memory} the memory per guest"
-        ))
-    };
-    let parts: Vec<String> = [
-        versus(Mode::Threads, "thread per guest"),
-        versus(Mode::DefaultStacks, "default async stacks"),
-    ]
-    .into_iter()
-    .flatten()
-    .collect();
-    println!("async-wasm {}", parts.join("; "));
+    println!("{} against", summaries[best].mode.label());
+    for (m, other) in summaries.iter().enumerate().filter(|&(m, _)| m != best) {
+        let throughput = Spread::of(
+            rounds
+                .iter()
+                .map(|round| round[best].requests_per_second() / round[m].requests_per_second()),
+        );
+        let memory = summaries[best]
+            .memory_per_guest_kib
+            .zip(other.memory_per_guest_kib)
+            .map(|(ours, theirs)| format!("{:.2}x", ours.median / theirs.median));
+        println!(
+            "  {:<42} {} the throughput, {} the memory per guest",
+            other.mode.label(),
+            spread(throughput, |ratio| format!("{ratio:.2}x")),
+            memory.unwrap_or_else(|| "n/a".to_string()),
+        );
+    }
+    println!();
 }
 
-fn or_na(value: Option<String>) -> String {
-    value.unwrap_or_else(|| "n/a".to_string())
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-// ---------------------------------------------------------------------------------------
-// What a child reports.
-
-/// One mode's run, as a child prints it and the parent reads it back.
-#[derive(Debug, Default)]
-struct Report {
-    wall: Duration,
-    ok: usize,
-    failed: usize,
-    /// Threads that ran guests.
-    threads: usize,
-    /// RSS just before the first guest: the engine, the compiled guest, the runtime.
-    rss_before_kib: Option<u64>,
-    /// The highest RSS of the whole run (`VmHWM`).
-    peak_rss_kib: Option<u64>,
-    /// What the kernel's thread stacks grew by while the guests ran (machine-wide, so
-    /// other programs starting threads meanwhile are counted too).
-    kernel_stacks_kib: Option<u64>,
-}
-
-impl Report {
-    /// The run with the median wall time, with the failures of every run.
-    fn median(mut runs: Vec<Report>) -> Report {
-        let failed = runs.iter().map(|run| run.failed).sum();
-        runs.sort_by_key(|run| run.wall);
-        let mut median = runs.swap_remove(runs.len() / 2);
-        median.failed = failed;
-        median
+    fn parse(args: &str) -> Result<Command> {
+        parse_args(args.split_whitespace().map(String::from))
     }
 
-    /// Requests answered right, per second.
-    fn requests_per_second(&self) -> f64 {
-        self.ok as f64 / self.wall.as_secs_f64()
-    }
-
-    /// What one more guest at once costs: the RSS the guests added at the peak, and the
-    /// kernel stacks of their threads, shared out.
-    fn memory_per_guest_kib(&self, load: Load) -> Option<f64> {
-        let rss = self.peak_rss_kib?.saturating_sub(self.rss_before_kib?);
-        Some((rss + self.kernel_stacks_kib?) as f64 / load.guests as f64)
-    }
-
-    /// One line of `key=value` pairs; `n/a` for what this platform cannot tell.
-    fn encode(&self) -> String {
-        let kib = |v: Option<u64>| v.map_or("n/a".to_string(), |v| v.to_string());
-        format!(
-            "wall_us={} ok={} failed={} threads={} rss_before_kib={} peak_rss_kib={} \
-             kernel_stacks_kib={}",
-            self.wall.as_micros(),
-            self.ok,
-            self.failed,
-            self.threads,
-            kib(self.rss_before_kib),
-            kib(self.peak_rss_kib),
-            kib(self.kernel_stacks_kib),
-        )
-    }
-
-    fn decode(line: &str) -> Result<Report> {
-        let mut report = Report::default();
-        for pair in line.split_whitespace() {
-            let (key, value) = pair
-                .split_once('=')
-                .with_context(|| format!("a child printed {line:?}"))?;
-            let kib = || (value != "n/a").then(|| value.parse()).transpose();
-            match key {
-                "wall_us" => report.wall = Duration::from_micros(value.parse()?),
-                "ok" => report.ok = value.parse()?,
-                "failed" => report.failed = value.parse()?,
-                "threads" => report.threads = value.parse()?,
-                "rss_before_kib" => report.rss_before_kib = kib()?,
-                "peak_rss_kib" => report.peak_rss_kib = kib()?,
-                "kernel_stacks_kib" => report.kernel_stacks_kib = kib()?,
-                _ => wasmtime::bail!("a child printed an unknown key {key:?}"),
+    #[test]
+    fn arguments_have_defaults_and_bad_ones_are_errors() {
+        assert_eq!(
+            parse("").unwrap(),
+            Command::Compare {
+                load: Load {
+                    guests: DEFAULT_GUESTS,
+                    requests: DEFAULT_REQUESTS
+                },
+                runs: DEFAULT_RUNS
             }
+        );
+        assert!(matches!(
+            parse("--mode threads --guests 3 --echo 127.0.0.1:9").unwrap(),
+            Command::Child {
+                mode: Mode::Threads,
+                load: Load { guests: 3, .. },
+                ..
+            }
+        ));
+        for bad in [
+            "--guests",
+            "--guests many",
+            "--guests 0",
+            "--runs 0",
+            "--guests 100000 --requests 100000",
+            "--mode fast --echo 127.0.0.1:9",
+            "--mode threads",
+            "--frobnicate",
+        ] {
+            assert!(parse(bad).is_err(), "{bad:?} was accepted");
         }
-        Ok(report)
     }
-}
 
-/// Requests answered right and not, with the first thing that went wrong.
-#[derive(Default)]
-struct Tally {
-    ok: usize,
-    failed: usize,
-    first_error: Option<String>,
-}
+    #[test]
+    fn request_ids_are_distinct_across_guests() {
+        let load = Load {
+            guests: 3,
+            requests: 4,
+        };
+        assert_eq!(load.ids(0), 0..4);
+        assert_eq!(load.ids(2), 8..12);
+    }
 
-impl Tally {
-    /// Checks one answer.
-    fn record(&mut self, id: i32, answer: i64) {
-        let expected = expected_answer(id);
-        if answer == expected {
-            self.ok += 1;
-        } else {
-            self.fail(
-                1,
-                format!("request {id}: answered {answer:#x}, expected {expected:#x}"),
+    /// Every mode end to end, small: the plugin, the host functions and the echo server
+    /// agree, in both kinds of host.
+    #[test]
+    fn every_mode_answers_every_request_right() -> Result<()> {
+        let load = Load {
+            guests: 3,
+            requests: 2,
+        };
+        let server = EchoServer::start(load.guests * Mode::ALL.len(), load.requests)?;
+        for mode in Mode::ALL {
+            let report = match mode {
+                Mode::Threads => threads::run(load, server.addr)?,
+                _ => async_host::run(mode, load, server.addr)?,
+            };
+            assert_eq!(
+                (report.ok, report.failed),
+                (load.guests * load.requests, 0),
+                "{mode:?}"
             );
         }
+        server.stop();
+        Ok(())
     }
-
-    /// Ends the session of the guest whose requests are `ids`, on that guest's own tally:
-    /// when the session failed, the requests it got no answer for count as failed.
-    fn end_session(&mut self, ids: Range<i32>, session: Result<()>) {
-        if let Err(error) = session {
-            let unanswered = ids.len() - (self.ok + self.failed);
-            self.fail(unanswered, format!("requests {ids:?}: {error:#}"));
-        }
-    }
-
-    fn fail(&mut self, requests: usize, error: String) {
-        self.failed += requests;
-        self.first_error.get_or_insert(error);
-    }
-
-    fn merge(&mut self, other: Tally) {
-        self.ok += other.ok;
-        self.failed += other.failed;
-        if let Some(error) = other.first_error {
-            self.first_error.get_or_insert(error);
-        }
-    }
-}
-
-// ---------------------------------------------------------------------------------------
-// A child: one mode.
-
-fn run_mode(mode: Mode, load: Load, server: SocketAddr) -> Result<Report> {
-    match mode {
-        Mode::Pooled => {
-            let pool = StackPool::new(POOL_STACK_SIZE);
-            let mut config = Config::new();
-            pool.configure(&mut config)?;
-            run_async(mode, &Engine::new(&config)?, load, server)
-        }
-        // Everything as in `Pooled` but the stacks: wasmtime's default creator maps a
-        // stack (2 MiB by default) for each store and unmaps it when the store is dropped.
-        Mode::DefaultStacks => run_async(mode, &Engine::new(&Config::new())?, load, server),
-        Mode::Threads => run_threads(mode, &Engine::new(&Config::new())?, load, server),
-    }
-}
-
-/// What every request of a mode shares. The store data `T` is the guest's connection.
-struct Setup<T: 'static> {
-    engine: Engine,
-    linker: Linker<T>,
-    module: Module,
-    load: Load,
-    server: SocketAddr,
-}
-
-/// A child's memory readings around its guests.
-struct Readings {
-    rss_before_kib: Option<u64>,
-    kernel_stacks_before_kib: Option<u64>,
-    kernel_stacks_started_kib: Option<u64>,
-}
-
-impl Readings {
-    /// Reads what the process holds before its first guest.
-    fn before() -> Readings {
-        Readings {
-            rss_before_kib: rss::current_kib(),
-            kernel_stacks_before_kib: rss::kernel_stacks_kib(),
-            kernel_stacks_started_kib: None,
-        }
-    }
-
-    /// Reads the kernel's thread stacks once every guest has started, when all its threads
-    /// are alive.
-    fn all_started(&mut self) {
-        self.kernel_stacks_started_kib = rss::kernel_stacks_kib();
-    }
-}
-
-/// Ends a child's run: the peak RSS is read now, after the last guest; the first failure,
-/// if any, goes to standard error, which the parent passes on.
-fn finish(mode: Mode, start: Instant, tally: Tally, threads: usize, readings: Readings) -> Report {
-    let wall = start.elapsed();
-    if let Some(error) = &tally.first_error {
-        eprintln!("{}: first failure: {error}", mode.name());
-    }
-    let kernel_stacks_kib = readings
-        .kernel_stacks_started_kib
-        .zip(readings.kernel_stacks_before_kib)
-        .map(|(started, before)| started.saturating_sub(before));
-    Report {
-        wall,
-        ok: tally.ok,
-        failed: tally.failed,
-        threads,
-        rss_before_kib: readings.rss_before_kib,
-        peak_rss_kib: rss::peak_kib(),
-        kernel_stacks_kib,
-    }
-}
-
-// --- Modes 1 and 2: every guest a task on one current-thread runtime.
-
-type AsyncConnection = tokio::net::TcpStream;
-
-fn run_async(mode: Mode, engine: &Engine, load: Load, server: SocketAddr) -> Result<Report> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    // Shared behind an `Arc`: a cloned `Linker` would be a deep copy per guest.
-    let setup = Arc::new(Setup {
-        engine: engine.clone(),
-        linker: async_linker(engine)?,
-        module: Module::new(engine, GUEST)?,
-        load,
-        server,
-    });
-    let mut readings = Readings::before();
-    let start = Instant::now();
-    let tally = runtime.block_on(async {
-        let mut guests = JoinSet::new();
-        for guest in 0..load.guests {
-            guests.spawn(guest_async(Arc::clone(&setup), guest));
-        }
-        // No thread was started; read anyway, to measure every mode the same way.
-        readings.all_started();
-        let mut tally = Tally::default();
-        while let Some(done) = guests.join_next().await {
-            tally.merge(done?);
-        }
-        Result::<_>::Ok(tally)
-    })?;
-    Ok(finish(mode, start, tally, 1, readings))
-}
-
-/// One guest: a connection, its requests in turn, a goodbye.
-async fn guest_async(setup: Arc<Setup<AsyncConnection>>, guest: usize) -> Tally {
-    let ids = setup.load.ids(guest);
-    let mut tally = Tally::default();
-    let session = async {
-        let mut connection = with_timeout(AsyncConnection::connect(setup.server)).await?;
-        for id in ids.clone() {
-            let (back, answer) = request_async(&setup, connection, id).await?;
-            tally.record(id, answer);
-            connection = back;
-        }
-        with_timeout(goodbye_async(connection)).await
-    };
-    let session = session.await;
-    tally.end_session(ids, session);
-    tally
-}
-
-/// One request, the async-wasm way: the connection is the store's data while the guest
-/// runs, and comes back with the answer.
-async fn request_async(
-    setup: &Setup<AsyncConnection>,
-    connection: AsyncConnection,
-    id: i32,
-) -> Result<(AsyncConnection, i64)> {
-    let mut store = Store::new(&setup.engine, connection);
-    let instance = setup
-        .linker
-        .instantiate_async(&mut store, &setup.module)
-        .await?;
-    let handle = instance
-        .get_func(&mut store, "handle")
-        .context("the guest exports no `handle`")?;
-    let answer = handle
-        .get_async()
-        .get1::<i32, i64>(&store)?
-        .call(&mut store, id)
-        .await?;
-    Ok((store.into_data(), answer))
-}
-
-fn async_linker(engine: &Engine) -> Result<Linker<AsyncConnection>> {
-    let mut linker = Linker::new(engine);
-    linker.func_wrap_async1("env", "sleep_ms", sleep_ms)?;
-    linker.func_wrap_async3("env", "echo", echo)?;
-    Ok(linker)
-}
-
-#[async_host]
-async fn sleep_ms(_caller: Caller<'_, AsyncConnection>, ms: i32) -> Result<()> {
-    tokio::time::sleep(Duration::from_millis(u64::try_from(ms)?)).await;
-    Ok(())
-}
-
-/// Echoes the guest's `len` bytes at `src` through the echo server into `dst`; returns how
-/// many bytes came back.
-#[async_host]
-async fn echo(
-    mut caller: Caller<'_, AsyncConnection>,
-    src: i32,
-    len: i32,
-    dst: i32,
-) -> Result<i32> {
-    let memory = guest_memory(&mut caller)?;
-    let message = read_guest(&memory, &caller, src, len)?;
-    let reply = with_timeout(exchange_async(caller.data_mut(), &message)).await?;
-    write_guest(&memory, &mut caller, dst, &reply)
-}
-
-async fn exchange_async(connection: &mut AsyncConnection, message: &[u8]) -> io::Result<Vec<u8>> {
-    connection.write_all(&frame(message)?).await?;
-    let len = checked_len(connection.read_u16().await?)?;
-    let mut reply = vec![0; len];
-    connection.read_exact(&mut reply).await?;
-    Ok(reply)
-}
-
-/// Says goodbye (an empty message) and waits for the server to close first, so that the
-/// server keeps the TIME_WAIT and this side's port is free again at once: thousands of
-/// guests would otherwise hold thousands of ports for a minute.
-async fn goodbye_async(mut connection: AsyncConnection) -> io::Result<()> {
-    connection.write_all(&frame(&[])?).await?;
-    expect_eof(connection.read(&mut [0]).await?)
-}
-
-async fn with_timeout<T>(io: impl Future<Output = io::Result<T>>) -> Result<T> {
-    let done = tokio::time::timeout(IO_TIMEOUT, io)
-        .await
-        .context("the echo server did not answer in time")?;
-    Ok(done?)
-}
-
-// --- Mode 3: synchronous wasmtime, a thread per guest, host functions that block.
-
-type BlockingConnection = std::net::TcpStream;
-
-fn run_threads(mode: Mode, engine: &Engine, load: Load, server: SocketAddr) -> Result<Report> {
-    let setup = Setup {
-        engine: engine.clone(),
-        linker: blocking_linker(engine)?,
-        module: Module::new(engine, GUEST)?,
-        load,
-        server,
-    };
-    let next_guest = AtomicUsize::new(0);
-    let take_guest = || {
-        let guest = next_guest.fetch_add(1, Ordering::Relaxed);
-        (guest < load.guests).then_some(guest)
-    };
-    let thread_count = load.guests.min(MAX_THREADS);
-    // Holds every thread until all are started. Without it the first threads finish
-    // before the last start (starting 2,000 threads takes longer than one guest's
-    // requests), and fewer guests than asked would run at once. A write lock rather than
-    // a `Barrier` because it is released on every path, even when a spawn fails.
-    let start_gate = RwLock::new(());
-    let mut readings = Readings::before();
-    let start = Instant::now();
-    let tally = std::thread::scope(|scope| {
-        let held = start_gate.write().unwrap_or_else(PoisonError::into_inner);
-        let mut threads = Vec::new();
-        for _ in 0..thread_count {
-            // Default thread settings (a 2 MiB stack), as a user would start them.
-            threads.push(std::thread::Builder::new().spawn_scoped(scope, || {
-                drop(start_gate.read().unwrap_or_else(PoisonError::into_inner));
-                let mut tally = Tally::default();
-                while let Some(guest) = take_guest() {
-                    tally.merge(guest_blocking(&setup, guest));
-                }
-                tally
-            })?);
-        }
-        readings.all_started();
-        drop(held);
-        let mut tally = Tally::default();
-        for thread in threads {
-            let done = thread
-                .join()
-                .map_err(|_| wasmtime::format_err!("a guest thread panicked"))?;
-            tally.merge(done);
-        }
-        Result::<_>::Ok(tally)
-    })?;
-    Ok(finish(mode, start, tally, thread_count, readings))
-}
-
-/// One guest, as in [`guest_async`].
-fn guest_blocking(setup: &Setup<BlockingConnection>, guest: usize) -> Tally {
-    let ids = setup.load.ids(guest);
-    let mut tally = Tally::default();
-    let mut session = || {
-        let mut connection = connect_blocking(setup.server)?;
-        for id in ids.clone() {
-            let (back, answer) = request_blocking(setup, connection, id)?;
-            tally.record(id, answer);
-            connection = back;
-        }
-        Ok(goodbye_blocking(connection)?)
-    };
-    let session = session();
-    tally.end_session(ids, session);
-    tally
-}
-
-/// One request, as in [`request_async`], with synchronous calls.
-fn request_blocking(
-    setup: &Setup<BlockingConnection>,
-    connection: BlockingConnection,
-    id: i32,
-) -> Result<(BlockingConnection, i64)> {
-    let mut store = Store::new(&setup.engine, connection);
-    let instance = setup.linker.instantiate(&mut store, &setup.module)?;
-    let handle = instance.get_typed_func::<i32, i64>(&mut store, "handle")?;
-    let answer = handle.call(&mut store, id)?;
-    Ok((store.into_data(), answer))
-}
-
-/// The same imports as [`async_linker`], blocking their thread instead of awaiting.
-fn blocking_linker(engine: &Engine) -> Result<Linker<BlockingConnection>> {
-    let mut linker = Linker::new(engine);
-    linker.func_wrap(
-        "env",
-        "sleep_ms",
-        |_: Caller<'_, BlockingConnection>, ms: i32| -> Result<()> {
-            std::thread::sleep(Duration::from_millis(u64::try_from(ms)?));
-            Ok(())
-        },
-    )?;
-    linker.func_wrap(
-        "env",
-        "echo",
-        |mut caller: Caller<'_, BlockingConnection>, src: i32, len: i32, dst: i32| -> Result<i32> {
-            let memory = guest_memory(&mut caller)?;
-            let message = read_guest(&memory, &caller, src, len)?;
-            let reply = exchange_blocking(caller.data_mut(), &message)?;
-            write_guest(&memory, &mut caller, dst, &reply)
-        },
-    )?;
-    Ok(linker)
-}
-
-fn connect_blocking(server: SocketAddr) -> io::Result<BlockingConnection> {
-    let connection = std::net::TcpStream::connect_timeout(&server, IO_TIMEOUT)?;
-    connection.set_read_timeout(Some(IO_TIMEOUT))?;
-    connection.set_write_timeout(Some(IO_TIMEOUT))?;
-    Ok(connection)
-}
-
-fn exchange_blocking(connection: &mut BlockingConnection, message: &[u8]) -> io::Result<Vec<u8>> {
-    connection.write_all(&frame(message)?)?;
-    let mut len = [0; 2];
-    connection.read_exact(&mut len)?;
-    let mut reply = vec![0; checked_len(u16::from_be_bytes(len))?];
-    connection.read_exact(&mut reply)?;
-    Ok(reply)
-}
-
-/// As [`goodbye_async`].
-fn goodbye_blocking(mut connection: BlockingConnection) -> io::Result<()> {
-    connection.write_all(&frame(&[])?)?;
-    expect_eof(connection.read(&mut [0])?)
-}
-
-// ---------------------------------------------------------------------------------------
-// The guest's memory and the echo protocol, shared by both kinds of host functions.
-
-fn guest_memory<T>(caller: &mut Caller<'_, T>) -> Result<Memory> {
-    caller
-        .get_export("memory")
-        .and_then(Extern::into_memory)
-        .context("the guest exports no memory")
-}
-
-/// The guest's `len` bytes at `ptr`; wasm pointers and lengths are unsigned.
-fn read_guest<T>(memory: &Memory, caller: &Caller<'_, T>, ptr: i32, len: i32) -> Result<Vec<u8>> {
-    let len = len as u32 as usize;
-    if len > MAX_MESSAGE {
-        wasmtime::bail!("the guest's message is {len} bytes, more than {MAX_MESSAGE}");
-    }
-    let mut bytes = vec![0; len];
-    memory.read(caller, ptr as u32 as usize, &mut bytes)?;
-    Ok(bytes)
-}
-
-/// Writes `bytes` at the guest's `ptr` and returns their length, which is what the guest's
-/// import returns.
-fn write_guest<T>(
-    memory: &Memory,
-    caller: &mut Caller<'_, T>,
-    ptr: i32,
-    bytes: &[u8],
-) -> Result<i32> {
-    memory.write(caller, ptr as u32 as usize, bytes)?;
-    Ok(i32::try_from(bytes.len())?)
-}
-
-/// A message on the wire, either way: its length (big-endian u16), then its bytes. An empty
-/// message from a client means goodbye.
-fn frame(message: &[u8]) -> io::Result<Vec<u8>> {
-    let len = u16::try_from(message.len()).map_err(|_| too_long())?;
-    checked_len(len)?;
-    let mut framed = Vec::with_capacity(2 + message.len());
-    framed.extend_from_slice(&len.to_be_bytes());
-    framed.extend_from_slice(message);
-    Ok(framed)
-}
-
-fn checked_len(len: u16) -> io::Result<usize> {
-    let len = usize::from(len);
-    if len > MAX_MESSAGE {
-        return Err(too_long());
-    }
-    Ok(len)
-}
-
-fn too_long() -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, "message too long")
-}
-
-/// Checks that a read found the end of the stream.
-fn expect_eof(read: usize) -> io::Result<()> {
-    if read != 0 {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            "the echo server sent more than it was asked for",
-        ));
-    }
-    Ok(())
-}
-
-/// A TCP echo server on 127.0.0.1, on a runtime of its own in the parent process. Every
-/// loop in it is bounded: it accepts at most a given number of connections, serves each
-/// at most a given number of messages, and stops early when told to.
-struct EchoServer {
-    addr: SocketAddr,
-    stop: oneshot::Sender<()>,
-    runtime: tokio::runtime::Runtime,
-}
-
-impl EchoServer {
-    fn start(max_connections: usize, messages_per_connection: usize) -> Result<EchoServer> {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()?;
-        let listener = runtime.block_on(async {
-            let socket = tokio::net::TcpSocket::new_v4()?;
-            socket.bind((Ipv4Addr::LOCALHOST, 0).into())?;
-            // Thousands of guests connect at the same moment: a short backlog would drop
-            // their SYNs, and each drop costs a guest a one-second retransmit.
-            socket.listen(4096)
-        })?;
-        let addr = listener.local_addr()?;
-        let (stop, stopped) = oneshot::channel();
-        runtime.spawn(accept(
-            listener,
-            max_connections,
-            messages_per_connection,
-            stopped,
-        ));
-        Ok(EchoServer {
-            addr,
-            stop,
-            runtime,
-        })
-    }
-
-    fn stop(self) {
-        // The accept loop may already have ended on its own; then no one hears this.
-        let _ = self.stop.send(());
-        self.runtime.shutdown_timeout(IO_TIMEOUT);
-    }
-}
-
-async fn accept(
-    listener: tokio::net::TcpListener,
-    max_connections: usize,
-    messages_per_connection: usize,
-    mut stop: oneshot::Receiver<()>,
-) {
-    for _ in 0..max_connections {
-        let accepted = tokio::select! {
-            accepted = listener.accept() => accepted,
-            _ = &mut stop => return,
-        };
-        // A failed accept or exchange fails one guest, which reports it.
-        if let Ok((connection, _)) = accepted {
-            tokio::spawn(serve(connection, messages_per_connection));
-        }
-    }
-}
-
-/// Echoes messages until the client says goodbye, then closes the connection first.
-async fn serve(mut connection: tokio::net::TcpStream, max_messages: usize) -> io::Result<()> {
-    for _ in 0..=max_messages {
-        let header = tokio::time::timeout(IO_TIMEOUT, connection.read_u16()).await??;
-        let len = checked_len(header)?;
-        if len == 0 {
-            break;
-        }
-        let mut message = vec![0; 2 + len];
-        message[..2].copy_from_slice(&header.to_be_bytes());
-        connection.read_exact(&mut message[2..]).await?;
-        connection.write_all(&message).await?;
-    }
-    Ok(())
 }
