@@ -36,7 +36,7 @@ mod report;
 mod threads;
 mod wire;
 
-use std::io::Write as _;
+use std::io::{IsTerminal as _, Write as _};
 use std::net::SocketAddr;
 use std::ops::Range;
 use std::process::ExitCode;
@@ -214,6 +214,8 @@ fn compare(load: Load, runs: usize) -> Result<ExitCode> {
     // before them must be out first.
     std::io::stdout().flush()?;
     let server = EchoServer::start(load.guests * Mode::ALL.len() * runs, load.requests)?;
+    // A line rewritten in place: only where a person watches it.
+    let progress = std::io::stderr().is_terminal();
     // rounds[r][m]: round r's run of Mode::ALL[m].
     let mut rounds: Vec<Vec<Report>> = Vec::with_capacity(runs);
     for round in 0..runs {
@@ -225,10 +227,14 @@ fn compare(load: Load, runs: usize) -> Result<ExitCode> {
             let m = (round + i) % Mode::ALL.len();
             reports[m] = run_child(Mode::ALL[m], load, server.addr)?;
         }
-        eprint!("\rround {} of {runs} done", round + 1);
+        if progress {
+            eprint!("\rround {} of {runs} done", round + 1);
+        }
         rounds.push(reports);
     }
-    eprintln!();
+    if progress {
+        eprintln!();
+    }
     server.stop();
     let summaries: Vec<Summary> = (0..Mode::ALL.len())
         .map(|m| Summary::of(Mode::ALL[m], load, rounds.iter().map(|round| &round[m])))
