@@ -412,15 +412,19 @@ fn print_ratios(summaries: &[Summary], rounds: &[Vec<Report>]) {
                 .iter()
                 .map(|round| round[best].requests_per_second() / round[m].requests_per_second()),
         );
-        let memory = summaries[best]
-            .memory_per_guest_kib
-            .zip(other.memory_per_guest_kib)
-            .map(|(ours, theirs)| format!("{:.2}x", ours.median / theirs.median));
+        let ratio_of_medians = |figure: fn(&Summary) -> Option<Spread>| {
+            figure(&summaries[best])
+                .zip(figure(other))
+                .map_or("n/a".to_string(), |(ours, theirs)| {
+                    format!("{:.2}x", ours.median / theirs.median)
+                })
+        };
         println!(
-            "  {:<42} {} the throughput, {} the memory per guest",
+            "  {:<42} {} the throughput, {} the memory per guest, {} the CPU per request",
             other.mode.label(),
             spread(throughput, |ratio| format!("{ratio:.2}x")),
-            memory.unwrap_or_else(|| "n/a".to_string()),
+            ratio_of_medians(|s| s.memory_per_guest_kib),
+            ratio_of_medians(|s| s.cpu_us_per_request),
         );
     }
     println!();
