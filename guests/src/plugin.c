@@ -1,6 +1,6 @@
 /*
  * plugin.c: the demo's plugin, a request handler as a plugin host runs them. Built by
- * ../build.sh into plugin.wasm; examples/src/bin/demo.rs is its host.
+ * ../build.sh into plugin.wasm; examples/src/bin/demo/ is its host.
  *
  * For each request the host makes a fresh instance, calls `_initialize`, then `handle`,
  * which:
