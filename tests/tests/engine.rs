@@ -261,3 +261,68 @@ async fn the_clock_outlives_the_engine_handle_while_stores_live() -> wasmtime::R
     assert!(err.downcast_ref::<DeadlineExceeded>().is_some(), "{err:?}");
     Ok(())
 }
+
+/// A store whose host function handed data to the guest holds a second stack (the nested
+/// call into the guest's allocator) until its call ends: `max_stores` counts two stacks
+/// per store, so two such stores suspended at once fit `max_stores(2)`.
+#[tokio::test(flavor = "current_thread")]
+async fn max_stores_makes_room_for_the_allocator_stack() -> wasmtime::Result<()> {
+    #[async_host]
+    async fn greet(name: String) -> String {
+        format!("hi {name}")
+    }
+    let engine = AsyncEngine::builder()
+        .allocation(Allocation::StackPool)
+        .max_stores(2)
+        .build()?;
+    let mut linker = Linker::new(engine.engine());
+    linker.func_wrap_host("env", "greet", greet)?;
+    linker.func_wrap_async0(
+        "env",
+        "wait",
+        |mut caller: Caller<'_, Option<tokio::sync::oneshot::Receiver<()>>>| {
+            let gate = caller.data_mut().take();
+            Box::new(async move {
+                gate.expect("one wait per store").await.expect("opened");
+            })
+        },
+    )?;
+    let module = Module::new(
+        engine.engine(),
+        r#"(module
+            (import "env" "greet" (func $greet (param i32 i32) (result i64)))
+            (import "env" "wait" (func $wait))
+            (memory (export "memory") 1)
+            (data (i32.const 0) "you")
+            (func (export "cabi_realloc") (param i32 i32 i32 i32) (result i32) (i32.const 1024))
+            (func (export "run") (result i64)
+                (local i64)
+                (local.set 0 (call $greet (i32.const 0) (i32.const 3)))
+                (call $wait)
+                (local.get 0)))"#,
+    )?;
+    let pre = linker.instantiate_pre(&module)?;
+    let mut gates = Vec::new();
+    let mut calls = Vec::new();
+    for _ in 0..2 {
+        let (open, gate) = tokio::sync::oneshot::channel();
+        gates.push(open);
+        let mut store = engine.store(Some(gate));
+        let instance = pre.instantiate_async(&mut store).await?;
+        let run = instance.get_func(&mut store, "run").unwrap();
+        let run = run.get_async().get0::<i64>(&store)?;
+        calls.push(Box::pin(async move { run.call(&mut store).await }));
+    }
+    for call in &mut calls {
+        assert!(tests::poll_once(call).is_pending());
+    }
+    let pool = engine.stack_pool().unwrap();
+    assert_eq!(pool.stats().in_use, 4, "two stacks per suspended store");
+    for open in gates {
+        open.send(()).unwrap();
+    }
+    for call in calls {
+        assert_eq!(call.await?, (6 << 32) | 1024, "\"hi you\" at 1024");
+    }
+    Ok(())
+}

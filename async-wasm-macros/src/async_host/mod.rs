@@ -152,6 +152,7 @@ fn numbers_fn(
     let future = quote_spanned! {body.span()=>
         async move {
             #(#bindings)*
+            #[allow(clippy::let_unit_value)]
             let __async_host_output: #out = #body;
             __async_host_output
         }
@@ -264,6 +265,7 @@ fn data_fn(options: &Options, mut func: ItemFn, params: &Params, output: &Output
     let out = &output.ty;
     let user_future = quote_spanned! {body.span()=>
         async move {
+            #[allow(clippy::let_unit_value)]
             let __async_host_output: #out = #body;
             __async_host_output
         }
@@ -302,12 +304,17 @@ fn data_fn(options: &Options, mut func: ItemFn, params: &Params, output: &Output
     let future = quote_spanned! {body.span()=>
         async move {
             #keep_caller
+            #[allow(clippy::let_unit_value)]
             let __async_host_output: #out = {
                 #(#bindings)*
                 #user_future
             }
             .await;
+            // `()` when the guest gets nothing back: fine here, though clippy would blame
+            // the user's body, whose span these lines have.
+            #[allow(clippy::let_unit_value)]
             let __async_host_value = #ok_value;
+            #[allow(clippy::let_unit_value)]
             let __async_host_result: #wasmtime::Result<#wasm_out> = #give;
             __async_host_result
         }

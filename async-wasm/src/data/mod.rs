@@ -59,9 +59,10 @@
 //! have to redo its I/O or keep the result somewhere between the calls. Here one call always
 //! suffices. The allocator runs after the host function's future completes, as a nested call
 //! through its `Caller`: wasmtime runs every async call into wasm on a fiber of its own, so
-//! for the length of that allocation the store uses a second stack from the engine's
-//! allocator (from a [`StackPool`](crate::StackPool): one more lease, returned when the
-//! outer call ends).
+//! the allocation takes a second stack from the engine's allocator, which wasmtime keeps
+//! cached in the store until the outer call ends. A store mid-call after a data result
+//! therefore holds two stacks: count two per store when bounding stacks
+//! ([`AsyncEngineBuilder::max_stores`](crate::AsyncEngineBuilder::max_stores) does).
 //!
 //! **Errors.** Everything the guest passes is checked: a range outside its memory (including
 //! `ptr + len` past 4 GiB), bytes that are not UTF-8 or not `T`'s JSON, a missing memory or

@@ -143,6 +143,10 @@ impl AsyncEngineBuilder {
     /// reserved up front; under `StackPool` the default is no bound, where the operating
     /// system's limits decide.
     ///
+    /// Each store gets two stacks' worth of the bound: a store whose host function has
+    /// handed data to the guest holds a second stack until its call ends (see
+    /// [`data`](crate::data#why-an-exported-allocator)).
+    ///
     /// # Example
     ///
     /// ```
@@ -217,16 +221,16 @@ impl AsyncEngineBuilder {
     /// Under [`Allocation::Pooling`], how many bytes at the start of each returned linear
     /// memory are reset by copying from the module's image and kept mapped; the rest is
     /// released to the operating system (in batches) and refaulted by the next store that
-    /// touches it. 4 KiB unless set, which suits guests that touch one page; a guest that
-    /// touches more of its first pages (a C guest's data and stack) may do better with
-    /// more: measure with your guest (`cargo bench -p async-wasm --bench pooling_tuning`
-    /// shows how).
+    /// touches it. 4 KiB unless set. More is not always better: kept pages stay resident in
+    /// every warm slot, and for the demo's C plugin 64 to 128 KiB cost 1.2x the time per
+    /// request and 3x to 5x the memory of 4 KiB. Measure with your guest
+    /// (`cargo bench -p async-wasm --bench pooling_tuning` shows how).
     ///
     /// # Example
     ///
     /// ```
     /// let engine = async_wasm::AsyncEngine::builder()
-    ///     .memory_keep_resident(64 << 10)
+    ///     .memory_keep_resident(16 << 10)
     ///     .build()?;
     /// # drop(engine);
     /// # wasmtime::Result::<()>::Ok(())
@@ -317,7 +321,7 @@ impl AsyncEngineBuilder {
             Allocation::StackPool => {
                 let mut pool = StackPool::builder(self.stack_size);
                 if let Some(n) = self.max_stores {
-                    pool = pool.max_stacks(n as usize);
+                    pool = pool.max_stacks((n as usize).saturating_mul(STACKS_PER_STORE as usize));
                 }
                 let pool = pool.build()?;
                 if self.max_memory_size.is_some() {
@@ -373,7 +377,7 @@ impl AsyncEngineBuilder {
             .total_core_instances(stores)
             .total_memories(stores)
             .total_tables(stores)
-            .total_stacks(stores)
+            .total_stacks(stores.saturating_mul(STACKS_PER_STORE))
             // Reset the pages a guest touched by copying them from the module's image and
             // keep them mapped, instead of dropping them with madvise for the next store to
             // refault: wasmtime's default, 0, is 1.9x-2x slower for a guest with memory.
@@ -393,6 +397,11 @@ impl AsyncEngineBuilder {
         pooling
     }
 }
+
+/// Stacks one store may hold at once: its own, and, once a host function has returned data
+/// to the guest, the one wasmtime ran the nested call into the guest's allocator on, which
+/// it keeps cached in the store until the outer call ends.
+const STACKS_PER_STORE: u32 = 2;
 
 /// Bytes at the top of a returned stack that zeroing memsets rather than decommits.
 const STACK_KEEP_RESIDENT: usize = 8 << 10;

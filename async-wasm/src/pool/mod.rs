@@ -204,7 +204,10 @@ impl StackPoolBuilder {
     /// the process may abort it).
     ///
     /// A store holds its stack from its first async call until it is dropped, so this
-    /// bounds the live stores that have made an async call, not the calls in flight.
+    /// bounds the live stores that have made an async call, not the calls in flight. A
+    /// store whose host function has handed data to the guest (a
+    /// [`data`](crate::data) result) holds a second stack until that call ends: count two
+    /// per such store.
     ///
     /// # Example
     ///

@@ -39,9 +39,6 @@ async fn echo(mut caller: Caller<'_, State>, message: Vec<u8>) -> Result<Vec<u8>
     wire::exchange_async(&mut caller.data_mut().connection, &message).await
 }
 
-// The macro's expansion binds the `()` of `Ok(())` with a `let` spanned on this body, which
-// clippy flags here.
-#[allow(clippy::let_unit_value)]
 #[async_host]
 async fn respond(mut caller: Caller<'_, State>, reply: Json<Reply>) -> Result<()> {
     caller.data_mut().respond(reply.into_inner())
