@@ -54,8 +54,8 @@ use proc_macro::TokenStream;
 ///   `Func::wrap_asyncN` / `Linker::func_wrap_asyncN` (N = wasm parameters after the caller).
 ///   The future may hold the caller across `.await`s, and the fn can still be awaited from
 ///   Rust: `add(caller, 1).await`.
-/// - **Numbers only, no `Caller`**: a fn returning `impl Future + Send + 'static`, for
-///   `FuncExt::wrap_async` and `func_wrap_host`.
+/// - **Numbers only, no `Caller`**: a fn returning an unboxed `impl Future + 'static`
+///   (`Send`: the attribute checks it), for `FuncExt::wrap_async` and `func_wrap_host`.
 /// - **With data**: parameters of type `String`, `Vec<u8>` or `Json<T>` (written by those
 ///   names), or such a result, also inside a `Result`. The fn becomes its wasm-level self: a
 ///   `Caller` first (added, generic over the store data, when you wrote none), each data

@@ -21,14 +21,17 @@ pub struct NoCaller;
             single-threaded host with `Rc`/`RefCell` state, write `#[async_host(local)]` \
             (see `async_wasm::Local` and `async_wasm::LocalFuture`)"
 )]
-pub trait SendHostFuture: Future + Send {}
+pub trait SendHostFuture: Future {}
 
 impl<F: Future + Send> SendHostFuture for F {}
 
-/// Passes a host future through, checking that it is `Send` with a message that points to
-/// the local mode.
+/// Passes a host future through, checking that it is `Send`.
+///
+/// When a future is not `Send`, rustc reports its own "future cannot be sent between threads
+/// safely", whatever the bound's trait says, and then "required by a bound in" this fn: its
+/// name is the one line of ours the user sees, so it carries the way out.
 #[inline(always)]
-pub fn require_send<F: SendHostFuture>(future: F) -> F {
+pub fn if_not_send_use_async_host_local<F: SendHostFuture>(future: F) -> F {
     future
 }
 

@@ -5,10 +5,11 @@
 //! ```text
 //! fn name<'__async_host_caller, ..>(caller: Caller<'__async_host_caller, T>, a: A, ..)
 //!     -> Box<dyn HostFuture<Output = R> + Send + '__async_host_caller>
-//! { Box::new(require_send(async move { let caller = caller; let a = a; ..; body })) }
+//! { Box::new(if_not_send_use_async_host_local(async move { let caller = caller; ..; body })) }
 //! ```
 //!
-//! and without a `Caller` it returns `impl Future + Send + 'static`, unboxed. The caller's
+//! and without a `Caller` it returns `impl Future + 'static` (`Send` by the same check),
+//! unboxed. The caller's
 //! lifetime must stay late-bound (it appears only in the argument types), so that the fn
 //! item is `for<'a> Fn(Caller<'a, T>, ..)`, the bound `wrap_asyncN` states.
 //!
@@ -29,7 +30,7 @@ mod params;
 mod signature;
 
 use proc_macro2::{Span, TokenStream};
-use quote::{format_ident, quote, quote_spanned};
+use quote::{ToTokens, format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::{GenericParam, Ident, ItemFn, Lifetime, LifetimeParam};
 
@@ -101,14 +102,34 @@ fn check_wasm_count(params: &Params) -> syn::Result<()> {
     Ok(())
 }
 
-/// Wraps the future the fn returns: the `Send` check, or the thread binding of `local`.
+/// Wraps the future the fn returns: the `Send` check, or the thread binding of `local`. The
+/// call carries the body's span, crate path included, so that an error about the future
+/// points at the user's body.
 fn wrap_future(options: &Options, span: Span, future: TokenStream) -> TokenStream {
-    let krate = &options.krate;
+    let krate = respan(options.krate.to_token_stream(), span);
     if options.local {
         quote_spanned!(span=> #krate::LocalFuture::new(#future))
     } else {
-        quote_spanned!(span=> #krate::__private::require_send(#future))
+        quote_spanned!(span=> #krate::__private::if_not_send_use_async_host_local(#future))
     }
+}
+
+/// `tokens` with every token's span set to `span`.
+fn respan(tokens: TokenStream, span: Span) -> TokenStream {
+    tokens
+        .into_iter()
+        .map(|mut tree| {
+            if let proc_macro2::TokenTree::Group(group) = &tree {
+                let mut inner =
+                    proc_macro2::Group::new(group.delimiter(), respan(group.stream(), span));
+                inner.set_span(span);
+                tree = proc_macro2::TokenTree::Group(inner);
+            } else {
+                tree.set_span(span);
+            }
+            tree
+        })
+        .collect()
 }
 
 /// `wasm_param::<T>()` for every number parameter: a compile-time check whose error says
@@ -169,9 +190,12 @@ fn numbers_fn(
             },
             quote_spanned!(body.span()=> { #(#checks)* ::std::boxed::Box::new(#future) }),
         ),
+        // `Send` is not written here: it would be checked first, and the error would lack
+        // the hint of the check in the body. The future is `Send` all the same (auto traits
+        // show through `impl Trait`), which the body's check guarantees.
         None => (
             quote_spanned! {out.span()=>
-                impl ::core::future::Future<Output = #out> + ::core::marker::Send + 'static
+                impl ::core::future::Future<Output = #out> + 'static
             },
             quote!({ #(#checks)* #future }),
         ),
