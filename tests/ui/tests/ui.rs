@@ -1,7 +1,7 @@
 //! `#[async_host]` at compile time: its error for each misuse, pinned in `fail/*.stderr`.
 //! Regenerate those with `TRYBUILD=overwrite cargo test -p ui-tests` after a deliberate
 //! change of message, and review the diff. What the attribute accepts is run, not just
-//! compiled, by `tests/tests/async_host_shapes.rs`.
+//! compiled, by `tests/tests/integration/async_host_shapes.rs`.
 //!
 //! What this builds: trybuild writes a project of its own, `target/tests/trybuild/ui-tests`,
 //! whose dependencies are this package's dev-dependencies (async-wasm, and wasmtime without
