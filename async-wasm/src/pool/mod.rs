@@ -11,10 +11,16 @@
 //! not fault them in again), and the rest waits in `awaiting_decommit` until
 //! `decommit_batch` stacks can be given back to the operating system in one system call.
 //! Only stacks whose every usable byte is zero (`clean`) are lent to a zeroing engine.
+//!
+//! Without zeroing, each thread keeps one returned stack per pool for its next lease
+//! (`cache`), so that most leases and returns take no lock at all. The counters are atomics
+//! for the same reason; the lock guards the lists of idle stacks.
 
+mod cache;
 mod error;
 mod lease;
 
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 pub use error::StackPoolError;
@@ -122,8 +128,8 @@ pub struct StackPoolBuilder {
     decommit_batch: usize,
 }
 
-/// What every handle shares. The limits never change after `build`, so they are read
-/// without the lock.
+/// What every handle shares. The limits never change after `build`, and the counters are
+/// atomics, so both are read without the lock.
 struct Shared {
     /// The usable size of every stack, page-rounded when valid; an invalid size is kept as
     /// it was asked for so that `configure` reports it.
@@ -133,22 +139,25 @@ struct Shared {
     /// Bytes at the top of a stack zeroed by writing, page-rounded, at most `stack_size`.
     keep_resident: usize,
     decommit_batch: usize,
+    /// Stacks lent to wasmtime now; at most `max_stacks`.
+    in_use: AtomicUsize,
+    /// Idle stacks wherever they wait: `State`'s lists, a batch being decommitted, threads'
+    /// caches. At most `max_idle`: a stack only becomes idle through `reserve_idle`.
+    idle: AtomicUsize,
+    created: AtomicU64,
+    reused: AtomicU64,
     state: Mutex<State>,
 }
 
-/// The idle stacks, by how much of them is known to be zero, and the counters.
+/// The idle stacks that are not in a thread's cache, by how much of them is known to be
+/// zero.
 struct State {
     /// Every usable byte zero: fresh, or zeroed. Lent first to zeroing engines.
     clean: Vec<Stack>,
     /// The top `keep_resident` bytes zero, the rest not yet given back to the system.
     awaiting_decommit: Vec<Stack>,
-    /// Taken out of `awaiting_decommit` by a thread decommitting them; counted as idle.
-    decommitting: usize,
     /// As the last store left them: lent by an engine that does not zero.
     dirty: Vec<Stack>,
-    in_use: usize,
-    created: u64,
-    reused: u64,
 }
 
 /// A snapshot of a [`StackPool`]'s counters, from [`StackPool::stats`].
@@ -318,14 +327,14 @@ impl StackPoolBuilder {
                 keep_resident: round_to_page(self.keep_resident.min(Stack::MAX_SIZE))
                     .min(stack_size),
                 decommit_batch: self.decommit_batch,
+                in_use: AtomicUsize::new(0),
+                idle: AtomicUsize::new(0),
+                created: AtomicU64::new(0),
+                reused: AtomicU64::new(0),
                 state: Mutex::new(State {
                     clean: Vec::new(),
                     awaiting_decommit: Vec::new(),
-                    decommitting: 0,
                     dirty: Vec::new(),
-                    in_use: 0,
-                    created: 0,
-                    reused: 0,
                 }),
             }),
         }
@@ -487,7 +496,7 @@ impl StackPool {
     /// ```
     pub fn prewarm(&self, n: usize) -> wasmtime::Result<()> {
         let n = n.min(self.shared.max_idle);
-        while self.shared.lock().idle() < n {
+        while self.shared.idle.load(Ordering::Relaxed) < n {
             let stack = self.shared.allocate()?;
             self.shared.keep_clean(stack);
         }
@@ -496,6 +505,9 @@ impl StackPool {
 
     /// Gives the pool a stack made elsewhere, to be lent like its own. A stack beyond
     /// [`max_idle`](StackPool::max_idle) is freed, which is not an error.
+    ///
+    /// This is [`prewarm`](StackPool::prewarm) by hand, for the 2020 crate's users who make
+    /// their [`Stack`]s themselves; `prewarm` is the simpler way to have stacks ready.
     ///
     /// # Errors
     ///
@@ -585,7 +597,8 @@ impl StackPool {
         self.shared.decommit_batch
     }
 
-    /// The pool's counters now.
+    /// The pool's counters now. Each is read on its own: while other threads lease and
+    /// return stacks, they may come from slightly different moments.
     ///
     /// # Example
     ///
@@ -594,7 +607,7 @@ impl StackPool {
     /// assert_eq!(stats.in_use, 0);
     /// ```
     pub fn stats(&self) -> StackPoolStats {
-        self.shared.lock().stats()
+        self.shared.stats()
     }
 }
 
@@ -611,22 +624,8 @@ impl core::fmt::Debug for StackPool {
     }
 }
 
-impl State {
-    fn idle(&self) -> usize {
-        self.clean.len() + self.awaiting_decommit.len() + self.decommitting + self.dirty.len()
-    }
-
-    fn stats(&self) -> StackPoolStats {
-        StackPoolStats {
-            created: self.created,
-            reused: self.reused,
-            idle: self.idle(),
-            in_use: self.in_use,
-        }
-    }
-}
-
-/// Where a lease's stack comes from, decided under the lock and acted on outside it.
+/// Where a lease's stack comes from, decided under the lock (or from the thread's cache) and
+/// acted on outside it.
 enum Source {
     /// Ready as it is.
     Idle(Stack),
@@ -656,41 +655,75 @@ impl Shared {
         Ok(())
     }
 
+    fn stats(&self) -> StackPoolStats {
+        StackPoolStats {
+            created: self.created.load(Ordering::Relaxed),
+            reused: self.reused.load(Ordering::Relaxed),
+            idle: self.idle.load(Ordering::Relaxed),
+            in_use: self.in_use.load(Ordering::Relaxed),
+        }
+    }
+
     fn allocate(&self) -> Result<Stack, StackPoolError> {
         let stack = Stack::create(self.stack_size)?;
-        self.lock().created += 1;
+        self.created.fetch_add(1, Ordering::Relaxed);
         Ok(stack)
+    }
+
+    /// Counts one more stack lent, unless `max_stacks` are.
+    fn reserve_lease(&self) -> Result<(), StackPoolError> {
+        self.in_use
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                (n < self.max_stacks).then_some(n + 1)
+            })
+            .map(drop)
+            .map_err(|_| StackPoolError::Exhausted {
+                max_stacks: self.max_stacks,
+            })
+    }
+
+    /// Counts one more idle stack, unless `max_idle` are: then the caller frees it.
+    fn reserve_idle(&self) -> bool {
+        self.idle
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                (n < self.max_idle).then_some(n + 1)
+            })
+            .is_ok()
     }
 
     /// Lends a stack, zero in every byte when `zeroed`. Zeroing and allocating happen
     /// outside the lock.
     fn lease(&self, zeroed: bool) -> Result<Stack, StackPoolError> {
-        let source = {
-            let mut state = self.lock();
-            if state.in_use >= self.max_stacks {
-                return Err(StackPoolError::Exhausted {
-                    max_stacks: self.max_stacks,
-                });
-            }
-            state.in_use += 1;
-            let source = if zeroed {
-                // A stack awaiting decommit is not taken: the pool grows instead, until the
-                // batch is full and comes back clean (see `give_back`). Dirty stacks are
-                // there only when an engine that does not zero shares the pool.
+        self.reserve_lease()?;
+        let source = if zeroed {
+            // A stack awaiting decommit is not taken: the pool grows instead, until the
+            // batch is full and comes back clean (see `give_back`). Dirty stacks are there
+            // only when an engine that does not zero shares the pool.
+            let listed = {
+                let mut state = self.lock();
                 match state.clean.pop() {
-                    Some(stack) => Source::Idle(stack),
-                    None => state.dirty.pop().map_or(Source::New, Source::Dirty),
+                    Some(stack) => Some(Source::Idle(stack)),
+                    None => state.dirty.pop().map(Source::Dirty),
                 }
-            } else {
-                // Clean stacks are kept for zeroing engines sharing the pool.
+            };
+            listed
+                .or_else(|| cache::take(self).map(Source::Dirty))
+                .unwrap_or(Source::New)
+        } else {
+            // This thread's own stack first, without the lock. Clean stacks come last: they
+            // are kept for zeroing engines sharing the pool.
+            cache::take(self).map(Source::Idle).unwrap_or_else(|| {
+                let mut state = self.lock();
                 match state.dirty.pop().or_else(|| state.awaiting_decommit.pop()) {
                     Some(stack) => Source::Idle(stack),
                     None => state.clean.pop().map_or(Source::New, Source::Idle),
                 }
-            };
-            state.reused += u64::from(!matches!(source, Source::New));
-            source
+            })
         };
+        if !matches!(source, Source::New) {
+            self.idle.fetch_sub(1, Ordering::Relaxed);
+            self.reused.fetch_add(1, Ordering::Relaxed);
+        }
         match source {
             Source::Idle(stack) => Ok(stack),
             Source::Dirty(mut stack) => {
@@ -698,54 +731,57 @@ impl Shared {
                 Ok(stack)
             }
             // A fresh mapping is already zero.
-            Source::New => self.allocate().inspect_err(|_| self.lock().in_use -= 1),
+            Source::New => self.allocate().inspect_err(|_| {
+                self.in_use.fetch_sub(1, Ordering::Relaxed);
+            }),
         }
     }
 
     /// Takes a stack back from wasmtime; `zeroed` when the engine that leased it zeroes its
     /// stacks, so that the next lease probably wants it zeroed too.
-    fn give_back(&self, mut stack: Stack, zeroed: bool) {
+    fn give_back(self: &Arc<Shared>, mut stack: Stack, zeroed: bool) {
         if zeroed {
             stack.zero_top(self.keep_resident);
         }
-        let mut state = self.lock();
-        state.in_use -= 1;
-        if state.idle() >= self.max_idle {
-            // `stack` is unmapped as it goes out of scope, after the lock is released.
-            drop(state);
+        self.in_use.fetch_sub(1, Ordering::Relaxed);
+        if !self.reserve_idle() {
+            // Past `max_idle`: `stack` is unmapped as it goes out of scope.
             return;
         }
         if !zeroed {
-            state.dirty.push(stack);
+            if let Err(stack) = cache::put(self, stack) {
+                self.keep_dirty(stack);
+            }
             return;
         }
         if self.keep_resident == self.stack_size {
             // Zeroed by writing, all of it.
-            state.clean.push(stack);
+            self.lock().clean.push(stack);
             return;
         }
+        let mut state = self.lock();
         state.awaiting_decommit.push(stack);
         if state.awaiting_decommit.len() < self.decommit_batch.min(self.max_idle) {
             return;
         }
+        // The batch stays counted as idle while it is decommitted outside the lock.
         let mut batch = std::mem::take(&mut state.awaiting_decommit);
-        state.decommitting += batch.len();
         drop(state);
         Stack::decommit_below(&mut batch, self.keep_resident);
-        let mut state = self.lock();
-        state.decommitting -= batch.len();
-        state.clean.append(&mut batch);
+        self.lock().clean.append(&mut batch);
     }
 
     /// Keeps a stack that is zero in every byte, if there is room.
     fn keep_clean(&self, stack: Stack) {
-        let mut state = self.lock();
-        if state.idle() < self.max_idle {
-            state.clean.push(stack);
-        } else {
-            // `stack` is unmapped as it goes out of scope, after the lock is released.
-            drop(state);
+        if self.reserve_idle() {
+            self.lock().clean.push(stack);
         }
+        // Otherwise `stack` is unmapped as it goes out of scope.
+    }
+
+    /// Lists a stack as its last store left it, already counted as idle.
+    fn keep_dirty(&self, stack: Stack) {
+        self.lock().dirty.push(stack);
     }
 }
 

@@ -240,12 +240,12 @@ fn the_pool_outlives_its_handles_while_the_engine_lives() {
         assert_eq!(run(store), 7);
     }
     let shared = weak.upgrade().expect("the engine keeps the pool");
-    assert_eq!(shared.lock().stats().in_use, 3);
+    assert_eq!(shared.stats().in_use, 3);
     drop(shared);
     drop(stores);
     let mut store = Store::new(&engine, ());
     assert_eq!(run(&mut store), 7);
-    assert_eq!(weak.upgrade().unwrap().lock().stats().reused, 1);
+    assert_eq!(weak.upgrade().unwrap().stats().reused, 1);
     drop((store, module, engine));
     assert!(
         weak.upgrade().is_none(),
@@ -286,4 +286,70 @@ fn engines_made_by_the_pool_check_what_the_pool_cannot_serve() {
         Some(StackPoolError::PoolingAllocator)
     ));
     let _ = Engine::new(&config).expect("the config itself is fine");
+}
+
+/// Without zeroing, a thread gets back the stack it returned, from its own cache, and the
+/// counters see it as idle meanwhile.
+#[test]
+fn a_thread_gets_its_own_stack_back() {
+    let pool = StackPool::new(SIZE);
+    let creator = creator(&pool);
+    let first = creator.new_stack(SIZE, false).unwrap();
+    let top = first.top();
+    drop(first);
+    assert_eq!((pool.stats().idle, pool.stats().in_use), (1, 0));
+    let again = creator.new_stack(SIZE, false).unwrap();
+    assert_eq!(again.top(), top);
+    let stats = pool.stats();
+    assert_eq!((stats.created, stats.reused, stats.idle), (1, 1, 0));
+}
+
+/// A stack cached by a thread goes back to the pool when the thread exits, for any thread
+/// to lease.
+#[test]
+fn a_threads_cached_stack_returns_to_the_pool_when_it_exits() {
+    let pool = StackPool::new(SIZE);
+    let top = {
+        let creator = creator(&pool);
+        std::thread::spawn(move || {
+            let stack = creator.new_stack(SIZE, false).unwrap();
+            stack.top() as usize
+        })
+        .join()
+        .unwrap()
+    };
+    assert_eq!(pool.stats().idle, 1);
+    let here = creator(&pool).new_stack(SIZE, false).unwrap();
+    assert_eq!(here.top() as usize, top, "the exited thread's stack");
+    assert_eq!((pool.stats().created, pool.stats().reused), (1, 1));
+}
+
+/// `max_idle` bounds cached stacks like any other: with 0 every returned stack is freed.
+#[test]
+fn max_idle_bounds_the_threads_caches() {
+    let pool = StackPool::builder(SIZE).max_idle(0).build().unwrap();
+    let creator = creator(&pool);
+    drop(creator.new_stack(SIZE, false).unwrap());
+    drop(creator.new_stack(SIZE, false).unwrap());
+    let stats = pool.stats();
+    assert_eq!((stats.created, stats.reused, stats.idle), (2, 0, 0));
+}
+
+/// A thread's cache does not keep a dropped pool alive: its stack is freed with the
+/// thread's next use of any pool.
+#[test]
+fn a_cached_stack_does_not_keep_its_pool_alive() {
+    std::thread::spawn(|| {
+        let pool = StackPool::new(SIZE);
+        let weak = Arc::downgrade(&pool.shared);
+        let creator = creator(&pool);
+        drop(creator.new_stack(SIZE, false).unwrap());
+        drop((creator, pool));
+        assert!(weak.upgrade().is_none(), "freed though its stack is cached");
+        let other = StackPool::new(SIZE);
+        drop(self::creator(&other).new_stack(SIZE, false).unwrap());
+        assert_eq!(other.stats().idle, 1);
+    })
+    .join()
+    .unwrap();
 }
