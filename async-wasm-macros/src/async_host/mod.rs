@@ -209,6 +209,9 @@ fn data_fn(options: &Options, mut func: ItemFn, params: &Params, output: &Output
     let wasmtime = quote!(#krate::__private::wasmtime);
     let caller = format_ident!("__async_host_caller");
     let abi = format_ident!("__ASYNC_HOST_ABI");
+    // One `CallData` per call: the guest's memory is looked up once for every data
+    // parameter and the result.
+    let data = format_ident!("__async_host_data");
 
     // The caller: the user's, or one added (with its store data as a type parameter).
     let (lifetime, caller_ty) = match (params.caller(), &params.caller_lifetime) {
@@ -263,7 +266,7 @@ fn data_fn(options: &Options, mut func: ItemFn, params: &Params, output: &Output
         inputs.push(quote!(#(#attrs)* #ptr: i32, #(#attrs)* #len: i32));
         copies.push(quote_spanned! {ty.span()=>
             #(#attrs)*
-            let #name: #ty = match #abi.read::<#ty, _>(&mut #caller, #label, #ptr, #len) {
+            let #name: #ty = match #data.read::<#ty, _>(&mut #caller, #label, #ptr, #len) {
                 ::core::result::Result::Ok(value) => value,
                 ::core::result::Result::Err(error) => {
                     return ::std::boxed::Box::new(#krate::__private::failed(error));
@@ -317,7 +320,7 @@ fn data_fn(options: &Options, mut func: ItemFn, params: &Params, output: &Output
     let (keep_caller, give) = if output.data {
         (
             quote!(let mut #caller = #caller;),
-            quote!(#abi.write(&mut #caller, __async_host_value).await),
+            quote!(#data.write(&mut #caller, __async_host_value).await),
         )
     } else {
         (
@@ -358,6 +361,8 @@ fn data_fn(options: &Options, mut func: ItemFn, params: &Params, output: &Output
             #(#checks)*
             #[allow(unused_mut)]
             let mut #caller = #caller;
+            #[allow(unused_mut, unused_variables)]
+            let mut #data = #abi.call_data();
             #(#copies)*
             ::std::boxed::Box::new(#future)
         }

@@ -97,15 +97,17 @@
 //! [`GuestAbi`] is what the macro's expansion uses; call it from hand-written host functions
 //! the same way.
 
+mod call;
 mod error;
 #[cfg(feature = "json")]
 mod json;
 
+pub use call::CallData;
 pub use error::{DataError, DataErrorKind};
 #[cfg(feature = "json")]
 pub use json::Json;
 
-use wasmtime::{Caller, Extern, Memory};
+use wasmtime::Caller;
 
 /// How one host function reaches its guest's data: its name (for errors) and the names of
 /// the guest's memory and allocator exports.
@@ -225,6 +227,9 @@ impl GuestAbi {
     /// for the parameter named `param`. Call it before the host function's future starts,
     /// so that the future owns its data.
     ///
+    /// For a host function with more than one data parameter, or data in and out,
+    /// [`call_data`](GuestAbi::call_data) looks the guest's memory up once for all of them.
+    ///
     /// # Errors
     ///
     /// [`DataError`] when the guest has no memory export, the range is outside it, or the
@@ -240,10 +245,7 @@ impl GuestAbi {
         ptr: i32,
         len: i32,
     ) -> Result<T, DataError> {
-        let bytes = self
-            .copy_from_guest(caller, ptr as u32, len as u32)
-            .map_err(|kind| DataError::param(self.function, param, kind))?;
-        T::from_guest(bytes).map_err(|kind| DataError::param(self.function, param, kind))
+        self.call_data().read(caller, param, ptr, len)
     }
 
     /// Hands `value` to the guest as a data result: allocates its bytes with the guest's
@@ -265,78 +267,37 @@ impl GuestAbi {
         caller: &mut Caller<'_, D>,
         value: T,
     ) -> wasmtime::Result<i64> {
-        let fail = |kind| DataError::result(self.function, kind);
-        let bytes = value.into_guest().map_err(fail)?;
-        if bytes.is_empty() {
-            return Ok(0);
-        }
-        let len = u32::try_from(bytes.len())
-            .map_err(|_| fail(DataErrorKind::ResultTooLarge { len: bytes.len() }))?;
-        let realloc = caller
-            .get_export(self.realloc)
-            .and_then(Extern::into_func)
-            .ok_or_else(|| fail(DataErrorKind::MissingAllocator { name: self.realloc }))?;
-        let realloc = realloc
-            .typed::<(i32, i32, i32, i32), i32>(&*caller)
-            .map_err(|_| {
-                fail(DataErrorKind::AllocatorType {
-                    name: self.realloc,
-                    found: realloc.ty(&*caller).to_string(),
-                })
-            })?;
-        let ptr = realloc
-            .call_async(&mut *caller, (0, 0, 1, len as i32))
-            .await
-            .map_err(|err| {
-                err.context(fail(DataErrorKind::AllocatorFailed { name: self.realloc }))
-            })? as u32;
-        if ptr == 0 {
-            return Err(fail(DataErrorKind::OutOfGuestMemory { len }).into());
-        }
-        // Looked up after the allocator ran: it may have grown the memory.
-        let memory = self.find_memory(caller).map_err(fail)?;
-        let size = memory.data_size(&*caller) as u64;
-        let start = u64::from(ptr);
-        if start + u64::from(len) > size {
-            return Err(fail(DataErrorKind::AllocatorOutOfBounds {
-                ptr,
-                len,
-                memory_size: size,
-            })
-            .into());
-        }
-        memory.data_mut(&mut *caller)[start as usize..][..bytes.len()].copy_from_slice(&bytes);
-        Ok((u64::from(len) << 32 | start) as i64)
+        self.call_data().write(caller, value).await
     }
 
-    fn find_memory<D>(&self, caller: &mut Caller<'_, D>) -> Result<Memory, DataErrorKind> {
-        caller
-            .get_export(self.memory)
-            .and_then(Extern::into_memory)
-            .ok_or(DataErrorKind::MissingMemory { name: self.memory })
-    }
-
-    fn copy_from_guest<D>(
-        &self,
-        caller: &mut Caller<'_, D>,
-        ptr: u32,
-        len: u32,
-    ) -> Result<Vec<u8>, DataErrorKind> {
-        if len == 0 {
-            return Ok(Vec::new());
-        }
-        let memory = self.find_memory(caller)?;
-        let data = memory.data(&*caller);
-        // In u64, so that `ptr + len` cannot wrap past 4 GiB.
-        let (start, end) = (u64::from(ptr), u64::from(ptr) + u64::from(len));
-        if end > data.len() as u64 {
-            return Err(DataErrorKind::OutOfBounds {
-                ptr,
-                len,
-                memory_size: data.len() as u64,
-            });
-        }
-        Ok(data[start as usize..end as usize].to_vec())
+    /// The data side of one call of this host function: [`CallData::read`] and
+    /// [`CallData::write`] as [`read`](GuestAbi::read) and [`write`](GuestAbi::write), with
+    /// the guest's memory export looked up once for the whole call (a name lookup is a
+    /// tenth of a small host call). What [`#[async_host]`](crate::async_host) uses.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use async_wasm::data::GuestAbi;
+    /// use async_wasm::prelude::*;
+    /// use wasmtime::{Caller, Engine, Linker};
+    ///
+    /// const ABI: GuestAbi = GuestAbi::new("concat");
+    ///
+    /// let mut linker = Linker::<()>::new(&Engine::default());
+    /// linker.func_wrap_async4("env", "concat", |mut caller: Caller<'_, ()>, a: i32, a_len: i32, b: i32, b_len: i32| {
+    ///     let mut data = ABI.call_data();
+    ///     let a = data.read::<String, _>(&mut caller, "a", a, a_len);
+    ///     let b = data.read::<String, _>(&mut caller, "b", b, b_len);
+    ///     Box::new(async move {
+    ///         let joined = a? + &b?;
+    ///         data.write(&mut caller, joined).await
+    ///     })
+    /// })?;
+    /// # wasmtime::Result::<()>::Ok(())
+    /// ```
+    pub fn call_data(&self) -> CallData {
+        CallData::new(*self)
     }
 }
 

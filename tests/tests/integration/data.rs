@@ -385,6 +385,9 @@ async fn a_guest_without_allocator_is_an_error() -> wasmtime::Result<()> {
         1,
         "the host fn ran; the result had nowhere to go"
     );
+    // The store goes on: an empty result needs no allocator.
+    assert_eq!(g.call("echo", 0, 0).await?, 0);
+    assert_eq!(g.store.data().completed, 2);
     Ok(())
 }
 
@@ -399,10 +402,11 @@ async fn an_allocator_with_the_wrong_type_is_an_error() -> wasmtime::Result<()> 
     )
     .await?;
     let err = g.call("echo", 0, 2).await.unwrap_err();
-    assert!(matches!(
-        data_error(&err).kind(),
-        DataErrorKind::AllocatorType { .. }
-    ));
+    let data = data_error(&err);
+    assert_eq!((data.function(), data.param_name()), ("echo", None));
+    assert!(matches!(data.kind(), DataErrorKind::AllocatorType { .. }));
+    // The store goes on: an empty result needs no allocator.
+    assert_eq!(g.call("echo", 0, 0).await?, 0);
     Ok(())
 }
 
@@ -486,5 +490,48 @@ async fn export_names_can_be_changed() -> wasmtime::Result<()> {
     assert_eq!(packed, (5 << 32) | 1024);
     let heap = g.instance.get_memory(&mut g.store, "heap").unwrap();
     assert_eq!(&heap.data(&g.store)[1024..1029], b"SHOUT");
+    Ok(())
+}
+
+/// A map with keys JSON cannot have: its serialization fails.
+#[async_host]
+async fn unserializable(ok: i32) -> Json<std::collections::BTreeMap<(i32, i32), i32>> {
+    pending(1).await;
+    let mut map = std::collections::BTreeMap::new();
+    if ok == 0 {
+        map.insert((1, 2), 3);
+    }
+    Json(map)
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_json_result_that_does_not_serialize_is_an_error() -> wasmtime::Result<()> {
+    let engine = Engine::default();
+    let mut linker = Linker::new(&engine);
+    linker.func_wrap_host("env", "unserializable", unserializable)?;
+    let module = Module::new(
+        &engine,
+        r#"(module
+            (import "env" "unserializable" (func $f (param i32) (result i64)))
+            (memory (export "memory") 1)
+            (func (export "cabi_realloc") (param i32 i32 i32 i32) (result i32) (i32.const 1024))
+            (func (export "run") (param i32) (result i64) (call $f (local.get 0))))"#,
+    )?;
+    let mut store = Store::new(&engine, ());
+    let instance = linker.instantiate_async(&mut store, &module).await?;
+    let run = instance.get_func(&mut store, "run").unwrap();
+    let run = run.get_async().get1::<i32, i64>(&store)?;
+    let err = run.call(&mut store, 0).await.unwrap_err();
+    let data = data_error(&err);
+    assert_eq!(
+        (data.function(), data.param_name()),
+        ("unserializable", None)
+    );
+    assert!(matches!(data.kind(), DataErrorKind::Json { .. }), "{data}");
+    // The store goes on: `{}` serializes.
+    let packed = run.call(&mut store, 1).await?;
+    let memory = instance.get_memory(&mut store, "memory").unwrap();
+    let (ptr, len) = (packed as u32 as usize, (packed >> 32) as usize);
+    assert_eq!(&memory.data(&store)[ptr..ptr + len], b"{}");
     Ok(())
 }
