@@ -212,6 +212,63 @@ async fn scenarios() {
     );
 }
 
+/// Data through a local host function: a `String` in and out, its body holding an `Rc`
+/// across its `.await`s.
+#[async_host(local)]
+async fn greet(caller: Caller<'_, Local<Shared>>, name: String) -> String {
+    let db: Shared = Rc::clone(caller.data());
+    pending(2).await;
+    db.borrow_mut().calls += 1;
+    format!("hello {name}")
+}
+
+/// A local host function without a `Caller`.
+#[async_host(local)]
+async fn twice(x: i32) -> i32 {
+    let held = Rc::new(x);
+    pending(1).await;
+    *held * 2
+}
+
+const DATA_GUEST: &str = r#"(module
+    (import "env" "greet" (func $greet (param i32 i32) (result i64)))
+    (import "env" "twice" (func $twice (param i32) (result i32)))
+    (memory (export "memory") 1)
+    (data (i32.const 0) "wasm")
+    (global $next (mut i32) (i32.const 1024))
+    (func (export "cabi_realloc") (param i32 i32 i32 i32) (result i32)
+        (local $ptr i32)
+        (local.set $ptr (global.get $next))
+        (global.set $next (i32.add (global.get $next) (local.get 3)))
+        (local.get $ptr))
+    (func (export "greet") (result i64) (call $greet (i32.const 0) (i32.const 4)))
+    (func (export "twice") (param i32) (result i32) (call $twice (local.get 0))))"#;
+
+/// The data and caller-less shapes of the local mode, on the executor this runs on.
+async fn data_and_no_caller() {
+    let pool = StackPool::new(1 << 20);
+    let engine = pooled_engine(&pool);
+    let mut linker: Linker<Local<Shared>> = Linker::new(&engine);
+    linker.func_wrap_host("env", "greet", greet).unwrap();
+    linker.func_wrap_host("env", "twice", twice).unwrap();
+    let module = Module::new(&engine, DATA_GUEST).unwrap();
+    let db = Shared::default();
+    let mut store = Store::new(&engine, Local::new(Rc::clone(&db)));
+    let instance = linker.instantiate_async(&mut store, &module).await.unwrap();
+
+    let greet = instance.get_func(&mut store, "greet").unwrap();
+    let reply = greet.get_async().get0::<i64>(&store).unwrap();
+    let reply = reply.call(&mut store).await.unwrap();
+    let (ptr, len) = (reply as u32 as usize, (reply >> 32) as usize);
+    let memory = instance.get_memory(&mut store, "memory").unwrap();
+    assert_eq!(&memory.data(&store)[ptr..ptr + len], b"hello wasm");
+    assert_eq!(db.borrow().calls, 1);
+
+    let twice = instance.get_func(&mut store, "twice").unwrap();
+    let twice = twice.get_async().get1::<i32, i32>(&store).unwrap();
+    assert_eq!(twice.call(&mut store, 21).await.unwrap(), 42);
+}
+
 #[test]
 fn on_a_tokio_local_set() {
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -220,6 +277,9 @@ fn on_a_tokio_local_set() {
     let local = tokio::task::LocalSet::new();
     local.block_on(&rt, async {
         tokio::task::spawn_local(scenarios()).await.unwrap();
+        tokio::task::spawn_local(data_and_no_caller())
+            .await
+            .unwrap();
     });
 }
 
@@ -229,6 +289,7 @@ fn on_a_tokio_current_thread_runtime() {
         .build()
         .unwrap();
     rt.block_on(scenarios());
+    rt.block_on(data_and_no_caller());
 }
 
 #[test]
@@ -236,6 +297,11 @@ fn on_futures_local_pool() {
     use futures::task::LocalSpawnExt;
     let mut pool = futures::executor::LocalPool::new();
     let handle = pool.spawner().spawn_local_with_handle(scenarios()).unwrap();
+    pool.run_until(handle);
+    let handle = pool
+        .spawner()
+        .spawn_local_with_handle(data_and_no_caller())
+        .unwrap();
     pool.run_until(handle);
 }
 
