@@ -89,6 +89,20 @@
 //! of memory first, `Trap::MemoryOutOfBounds`. After a trap the instance's own state
 //! (globals such as that stack pointer, its allocator's heap) is wherever the trap left
 //! it: do not call into an instance that trapped again; make a new one.
+//!
+//! # Platforms
+//!
+//! Everything but custom stacks works wherever wasmtime 48's async support does: the
+//! extension traits, `#[async_host]`, data, [`Local`], [`AsyncEngine`] with
+//! [`Allocation::Pooling`] (wasmtime's own pooled stacks) and [`EpochTicker`].
+//!
+//! [`Stack`] and [`StackPool`] need a unix target: tested on Linux x86_64, type-checked in
+//! CI for macOS on Apple silicon (16 KiB pages). On Windows and other targets wasmtime runs
+//! async calls only on stacks it maps itself (its fiber crate refuses custom stacks there),
+//! so [`StackPool::configure`], [`StackPool::engine`], [`Stack::new`] and
+//! [`AsyncEngine`] with [`Allocation::StackPool`] return
+//! [`StackPoolError::Unsupported`] and no stack of ours is ever mapped: use
+//! [`Allocation::Pooling`] there.
 
 #![deny(missing_docs)]
 
@@ -126,6 +140,11 @@ pub use stack::Stack;
 #[cfg(doctest)]
 #[doc = include_str!("../../README.md")]
 struct ReadmeDoctests;
+
+// So do those of `#[async_host]`'s documentation, which lives in the macro crate.
+#[cfg(doctest)]
+#[doc = include_str!("../../async-wasm-macros/src/async_host.md")]
+struct AsyncHostDoctests;
 
 /// The names most programs need: `use async_wasm::prelude::*;`.
 ///

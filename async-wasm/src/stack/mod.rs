@@ -45,8 +45,13 @@ pub(crate) const SUPPORTED: bool = cfg!(unix);
 /// from corosensei's `DefaultStack` (an `mmap`).
 ///
 /// wasmtime runs every async call on a fiber, and a [`StackPool`](crate::StackPool) lends
-/// these stacks to those fibers. Creating one yourself is useful to
-/// [`put`](crate::StackPool::put) stacks into a pool.
+/// these stacks to those fibers.
+///
+/// You rarely need one yourself: a pool makes its own stacks as stores need them, and
+/// [`StackPool::prewarm`](crate::StackPool::prewarm) makes them ahead of time. `Stack` is
+/// the 2020 crate's type, kept so that its users find it; making stacks yourself and
+/// handing them over with [`StackPool::put`](crate::StackPool::put) is the same as
+/// `prewarm`, done by hand (on a thread of your choosing, say, before the pool is shared).
 ///
 /// A call borrows its store mutably, and wasmtime keeps the store's stack for the duration
 /// of the call: two calls never share a stack.

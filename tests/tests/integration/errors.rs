@@ -22,6 +22,7 @@ const CALL_HOST: &str = r#"(module
     (import "env" "host" (func $host (param i32) (result i32)))
     (func (export "run") (param i32) (result i32) (call $host (local.get 0))))"#;
 
+/// Guards our `getN`: its type check, before any call, is ours.
 #[tokio::test(flavor = "current_thread")]
 async fn a_wrong_signature_is_an_error() -> wasmtime::Result<()> {
     let engine = Engine::default();
@@ -113,6 +114,9 @@ async fn endless_recursion(engine: &Engine) -> wasmtime::Result<()> {
     Ok(())
 }
 
+/// Guards our stacks: wasmtime finds its stack limit inside a pooled stack, small ones
+/// included, and the stack goes back to the pool after the trap. The default engine is the
+/// control: pooled stacks must behave as wasmtime's own do.
 #[tokio::test(flavor = "current_thread")]
 async fn endless_recursion_is_a_stack_overflow_trap() -> wasmtime::Result<()> {
     endless_recursion(&Engine::default()).await?;
@@ -210,4 +214,16 @@ fn invalid_stack_sizes_are_errors() {
             found: 0x2_0000
         })
     ));
+}
+
+/// Pins the `# Panics` sections of `getN`, `call` and `FuncExt::call_async`: a function used
+/// with another store is a panic (wasmtime's check, which those docs promise), not an `Err`.
+#[test]
+#[should_panic(expected = "object used with the wrong store")]
+fn a_function_of_another_store_panics_as_documented() {
+    let engine = Engine::default();
+    let mut owner = Store::new(&engine, ());
+    let other = Store::new(&engine, ());
+    let f = Func::wrap(&mut owner, |x: i32| x);
+    let _ = f.get_async().get1::<i32, i32>(&other);
 }

@@ -287,7 +287,7 @@ async fn without_zeroing_a_store_finds_what_the_last_one_left() {
 /// What an idle store costs while it holds its stack: resident memory and memory mappings
 /// per store, for 10,000 stores that have each made one async call (so each holds a 1 MiB
 /// stack) and stay alive. Prints the figures; not run by default:
-/// `cargo test --release -p tests --test pool -- --ignored --nocapture idle_stores`.
+/// `cargo test --release -p tests --test integration -- --ignored --nocapture idle_stores`.
 #[tokio::test(flavor = "current_thread")]
 #[ignore = "a measurement: run alone with --ignored --nocapture, in release"]
 async fn idle_stores_hold_their_stacks() {

@@ -124,7 +124,7 @@ async fn a_bounded_pool_fails_exactly_the_excess() {
 /// The load that aborted a process before the bound: 40,000 guests with a memory page at
 /// once, beyond what `vm.max_map_count` allows. With `max_stacks(10_000)` the excess fails
 /// cleanly. Heavy (a minute, a few GiB of address space): run it with
-/// `cargo test --release -p tests --test scale -- --ignored`.
+/// `cargo test --release -p tests --test integration scale -- --ignored`.
 #[tokio::test(flavor = "current_thread")]
 #[ignore = "heavy: run with --ignored, in release"]
 async fn forty_thousand_guests_with_memory_against_a_bound() {
