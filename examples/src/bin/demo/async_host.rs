@@ -60,10 +60,9 @@ impl Stores {
             Mode::DefaultStacks => return Ok(Stores::Plain(Engine::default())),
             Mode::Threads => unreachable!("the threads mode is not async"),
         };
-        // A store holds two stacks from its first data result on: the plugin's call's, and
-        // the one its allocator (`cabi_realloc`) ran on, which wasmtime keeps in the store
-        // for the next nested call. So twice as many stacks as guests.
-        let stores = u32::try_from(2 * guests).context("too many guests for one engine")?;
+        // One store per guest at a time. (The second stack a store holds while its plugin's
+        // allocator runs for a data result is counted by `max_stores` itself.)
+        let stores = u32::try_from(guests).context("too many guests for one engine")?;
         let builder = AsyncEngine::builder()
             .allocation(allocation)
             .max_stores(stores);
