@@ -50,7 +50,8 @@ fn main() {
          thread CPU time",
         variants.len()
     );
-    let samples = run_rounds(&variants, rounds, batch);
+    let requests: Vec<_> = variants.iter().map(|v| v.request.clone()).collect();
+    let samples = run_rounds(&requests, rounds, batch);
 
     for guest in Guest::ALL {
         let baseline = variants

@@ -294,7 +294,8 @@ fn main() {
                 variants.push(Variant::new(&name, engine, api, guest, zeroing));
             }
         }
-        let samples = run_rounds(&variants, rounds, batch);
+        let requests: Vec<_> = variants.iter().map(|v| v.request.clone()).collect();
+        let samples = run_rounds(&requests, rounds, batch);
         println!();
         println!("{group}");
         print_header("value | case", "first");

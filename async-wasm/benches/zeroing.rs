@@ -6,10 +6,11 @@
 //! between the variants is where the store's stack comes from and how it is zeroed:
 //!
 //! - `stack_pool` / `stack_pool_zeroed`: the on-demand allocator with a `StackPool` and its
-//!   defaults (`keep_resident` 8 KiB, `decommit_batch` 32).
+//!   defaults (`keep_resident` 8 KiB, `decommit_batch` 32; `ASYNC_WASM_BENCH_KEEP_RESIDENT`
+//!   and `ASYNC_WASM_BENCH_DECOMMIT_BATCH` change them).
 //! - `pooling` / `pooling_zeroed`: wasmtime's pooling allocator with its own stacks, tuned
-//!   as an expert would for a store per request (`async_stack_keep_resident` 8 KiB,
-//!   `decommit_batch_size(32)`).
+//!   as an expert would for a store per request (`common::tuned_pooling`:
+//!   `async_stack_keep_resident` 8 KiB, `decommit_batch_size(32)`).
 //!
 //! Times are the benchmark thread's CPU time (user and kernel, so the `madvise` calls that
 //! zeroing makes count), which other processes on a shared machine do not inflate.
@@ -20,38 +21,16 @@
 mod common;
 
 use std::hint::black_box;
-use std::time::Duration;
 
 use async_wasm::StackPool;
-use common::{block_on, yield_once};
+use common::rounds::{env_usize, thread_cpu_time};
+use common::{block_on, tuned_pooling, yield_once};
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
-use wasmtime::{
-    Caller, Config, Engine, InstanceAllocationStrategy, Linker, Module, PoolingAllocationConfig,
-    Store,
-};
+use wasmtime::{Caller, Config, Engine, Linker, Module, Store};
 
 const GUEST: &str = r#"(module
     (import "env" "host" (func $host (param i32) (result i32)))
     (func (export "run") (param i32) (result i32) (call $host (local.get 0))))"#;
-
-fn pooling_engine(zeroed: bool) -> Engine {
-    let mut pooling = PoolingAllocationConfig::new();
-    pooling
-        .total_memories(100)
-        .total_tables(100)
-        .total_core_instances(100)
-        .total_stacks(100)
-        .max_memory_size(1 << 20)
-        .linear_memory_keep_resident(0)
-        .decommit_batch_size(32)
-        .async_stack_keep_resident(8 << 10);
-    let mut config = Config::new();
-    config
-        .allocation_strategy(InstanceAllocationStrategy::Pooling(pooling))
-        .async_stack_size(common::STACK_SIZE)
-        .async_stack_zeroing(zeroed);
-    Engine::new(&config).expect("a pooling engine")
-}
 
 fn stack_pool_engine(pool: &StackPool, zeroed: bool) -> Engine {
     let mut config = Config::new();
@@ -81,32 +60,24 @@ async fn request(linker: &Linker<()>, module: &Module) -> i32 {
     run.call_async(&mut store, 1).await.unwrap()
 }
 
-/// The CPU time the calling thread has used.
-fn thread_cpu_time() -> Duration {
-    let mut now = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `now` is a valid timespec for clock_gettime to write; the thread CPU-time
-    // clock exists on every Linux and macOS.
-    let ret = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut now) };
-    assert_eq!(ret, 0, "clock_gettime(CLOCK_THREAD_CPUTIME_ID)");
-    Duration::new(now.tv_sec as u64, now.tv_nsec as u32)
-}
-
 fn zeroing(c: &mut Criterion) {
-    let env =
-        |name: &str, default: usize| std::env::var(name).map_or(default, |v| v.parse().unwrap());
+    let defaults = StackPool::new(common::STACK_SIZE);
     let pool = StackPool::builder(common::STACK_SIZE)
-        .keep_resident(env("KEEP", 16 << 10))
-        .decommit_batch(env("BATCH", 16))
+        .keep_resident(env_usize(
+            "ASYNC_WASM_BENCH_KEEP_RESIDENT",
+            defaults.keep_resident(),
+        ))
+        .decommit_batch(env_usize(
+            "ASYNC_WASM_BENCH_DECOMMIT_BATCH",
+            defaults.decommit_batch(),
+        ))
         .build()
         .unwrap();
     let engines = [
         ("stack_pool", stack_pool_engine(&pool, false)),
         ("stack_pool_zeroed", stack_pool_engine(&pool, true)),
-        ("pooling", pooling_engine(false)),
-        ("pooling_zeroed", pooling_engine(true)),
+        ("pooling", tuned_pooling().engine(false)),
+        ("pooling_zeroed", tuned_pooling().engine(true)),
     ];
     let mut group = c.benchmark_group("zeroing");
     for (name, engine) in &engines {

@@ -5,6 +5,8 @@
 //! Each `benches/*.rs` file is its own binary and uses only part of this module, hence the
 //! `dead_code` allowance on the module declaration in each of them.
 
+pub mod data;
+pub mod host_calls;
 pub mod rounds;
 
 use std::future::Future;
@@ -13,6 +15,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use async_wasm::Allocation;
 use async_wasm::prelude::*;
 use criterion::Criterion;
 use wasmtime::{
@@ -346,6 +349,9 @@ pub struct Prepared {
     pre: InstancePre<()>,
     run: ModuleExport,
     api: Api,
+    /// Where stores come from when the engine is an `AsyncEngine`: its `store`, as its
+    /// users make them.
+    recipe: Option<AsyncEngine>,
 }
 
 impl Prepared {
@@ -385,6 +391,16 @@ impl Prepared {
             pre,
             run,
             api,
+            recipe: None,
+        }
+    }
+
+    /// Prepared for `recipe`'s engine, its stores made by `recipe.store`, through
+    /// async-wasm's API.
+    pub fn recipe(recipe: &AsyncEngine, guest: Guest) -> Prepared {
+        Prepared {
+            recipe: Some(recipe.clone()),
+            ..Prepared::new(recipe.engine(), guest, Api::AsyncWasm)
         }
     }
 
@@ -399,7 +415,10 @@ impl Prepared {
 
     /// An async request, through the API this was prepared for.
     pub async fn async_request(&self) -> i32 {
-        let mut store = Store::new(self.module.engine(), ());
+        let mut store = match &self.recipe {
+            Some(recipe) => recipe.store(()),
+            None => Store::new(self.module.engine(), ()),
+        };
         let instance = match self.api {
             Api::WasmtimeAsyncLinker => self
                 .linker
@@ -456,7 +475,16 @@ impl Variant {
     /// Prepares `guest` for `api` on `engine`, and checks the answer once, so that a broken
     /// set-up cannot pass for a fast one.
     pub fn new(name: &str, engine: &Engine, api: Api, guest: Guest, zeroing: bool) -> Self {
-        let request = Prepared::new(engine, guest, api).blocking();
+        Variant::prepared(name, Prepared::new(engine, guest, api), guest, zeroing)
+    }
+
+    /// A request through `recipe`, an `AsyncEngine`, as the README recommends it.
+    pub fn recipe(name: &str, recipe: &AsyncEngine, guest: Guest, zeroing: bool) -> Self {
+        Variant::prepared(name, Prepared::recipe(recipe, guest), guest, zeroing)
+    }
+
+    fn prepared(name: &str, prepared: Prepared, guest: Guest, zeroing: bool) -> Self {
+        let request = prepared.blocking();
         let variant = Variant {
             name: name.to_string(),
             guest,
@@ -500,8 +528,9 @@ pub const BASELINE: &str = "sync_pooling";
 /// Each pooling variant gets an engine, so a pool of its own, as a service that serves one
 /// guest would: modules sharing a pool compete for its warm slots (each returned memory
 /// stays affine to its module, and a slot taken over by another module must be remapped),
-/// which is a different measurement. That is at most 6 pooling engines alive at once, each
-/// reserving about 4 TiB of address space (1000 slots of 4 GiB).
+/// which is a different measurement. That is up to 10 pooling engines per call, each
+/// reserving about 4 TiB of address space (1000 slots of 4 GiB): 18 for both calls of
+/// `per_request_rounds`, of the 128 TiB a 47-bit address space has.
 pub fn per_request_variants(zeroing: bool) -> Vec<Variant> {
     let pool = StackPool::new(STACK_SIZE);
     let on_demand_sync = Allocator::OnDemand.engine(false);
@@ -546,6 +575,29 @@ pub fn per_request_variants(zeroing: bool) -> Vec<Variant> {
             &malloc_stack_pool,
             Api::AsyncWasm,
         );
+        // The crate's own recipe, as the README's per-request section configures it.
+        for (name, allocation) in [
+            ("async_engine_pooling", Allocation::Pooling),
+            ("async_engine_stackpool", Allocation::StackPool),
+        ] {
+            let recipe = async_engine(allocation, zeroing);
+            variants.push(Variant::recipe(name, &recipe, guest, zeroing));
+        }
     }
     variants
+}
+
+/// An `AsyncEngine` as the README recommends it for a store per request: the guests' memory
+/// bound fitted (pooling), 1,000 stores at once, stacks of [`STACK_SIZE`].
+pub fn async_engine(allocation: Allocation, zeroing: bool) -> AsyncEngine {
+    let builder = AsyncEngine::builder()
+        .allocation(allocation)
+        .max_stores(1000)
+        .stack_size(STACK_SIZE)
+        .zeroed_stacks(zeroing);
+    let builder = match allocation {
+        Allocation::Pooling => builder.max_memory_size(1 << 20),
+        _ => builder,
+    };
+    builder.build().expect("an AsyncEngine")
 }

@@ -6,7 +6,7 @@
 use std::hint::black_box;
 use std::time::Duration;
 
-use super::Variant;
+use super::BlockingRequest;
 
 /// The CPU time this thread has used: time spent in other processes or threads, or waiting
 /// for a core, is not counted; time in the kernel on the thread's behalf (`mmap`,
@@ -50,19 +50,19 @@ pub fn env_usize(name: &str, default: usize) -> usize {
 /// none always runs first or after the same neighbour (whose leftovers in caches, TLB or
 /// the allocators' queues it would otherwise always inherit). Returns, per variant, the µs
 /// per request of each round, in round order.
-pub fn run_rounds(variants: &[Variant], rounds: usize, batch: usize) -> Vec<Vec<f64>> {
-    for variant in variants {
+pub fn run_rounds(requests: &[BlockingRequest], rounds: usize, batch: usize) -> Vec<Vec<f64>> {
+    for request in requests {
         for _ in 0..batch {
-            black_box((variant.request)());
+            black_box(request());
         }
     }
-    let mut samples = vec![Vec::with_capacity(rounds); variants.len()];
-    let mut order: Vec<usize> = (0..variants.len()).collect();
+    let mut samples = vec![Vec::with_capacity(rounds); requests.len()];
+    let mut order: Vec<usize> = (0..requests.len()).collect();
     let mut rng = XorShift(0x9e37_79b9_7f4a_7c15);
     for _ in 0..rounds {
         rng.shuffle(&mut order);
         for &i in &order {
-            let request = &variants[i].request;
+            let request = &requests[i];
             let start = thread_cpu_time();
             for _ in 0..batch {
                 black_box(request());
