@@ -8,6 +8,11 @@
 //! (`Shared::idle`), so `max_idle` bounds it like any other, and it is given back to the
 //! pool when the thread exits. Only stacks as their last store left them (not zeroed) are
 //! cached: a zeroing engine needs every byte zero, which the pool's lists keep track of.
+//!
+//! The thread-local is reached only from wasmtime's calls into the pool (`new_stack`, and
+//! the drop of a lent stack), through trait objects, and nothing in the pool switches
+//! fibers: no activation that computes its address spans a switch to another thread (the
+//! hazard `local::current_thread` guards against).
 
 use std::cell::RefCell;
 use std::sync::{Arc, Weak};
