@@ -14,7 +14,7 @@ use deadline::Policy;
 
 /// Where an [`AsyncEngine`]'s instances, memories and stacks come from.
 ///
-/// The [README's table](https://docs.rs/async-wasm/#i-make-a-store-per-request-what-do-i-configure)
+/// The [README's table](https://github.com/async-wasm/async-wasm#i-make-a-store-per-request-what-do-i-configure)
 /// says which is fastest for which guests, with the measurements.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -160,16 +160,29 @@ impl AsyncEngineBuilder {
     }
 
     /// The largest a guest's linear memory may grow, in bytes, under
-    /// [`Allocation::Pooling`]: the size of each memory slot, so fitting it to the guests
-    /// saves address space and reset work; a guest that grows past it gets `-1` from
-    /// `memory.grow`, as from any limit. Unless set, wasmtime's default. (Under
+    /// [`Allocation::Pooling`]: a guest that grows past it gets `-1` from `memory.grow`, as
+    /// from any limit. Unless set, wasmtime's default (4 GiB). (Under
     /// [`Allocation::StackPool`], `build` refuses it: limit memories per store with a
     /// [`ResourceLimiter`](wasmtime::ResourceLimiter).)
+    ///
+    /// It does not shrink the address space the pool reserves: each memory slot is
+    /// [`Config::memory_reservation`](wasmtime::Config::memory_reservation) (4 GiB by
+    /// default, so that wasm needs no bounds checks) plus its guard, for each of
+    /// [`max_stores`](AsyncEngineBuilder::max_stores). Where address space is tight, set
+    /// the reservation to this size in the [`config`](AsyncEngineBuilder::config): wasm
+    /// then checks bounds explicitly, which the README measures.
     ///
     /// # Example
     ///
     /// ```
-    /// let engine = async_wasm::AsyncEngine::builder().max_memory_size(16 << 20).build()?;
+    /// // About 1 GiB of address space for 1,000 guests of up to 1 MiB, instead of 4 TiB.
+    /// let mut config = wasmtime::Config::new();
+    /// config.memory_reservation(1 << 20).memory_guard_size(64 << 10);
+    /// let engine = async_wasm::AsyncEngine::builder()
+    ///     .config(config)
+    ///     .max_stores(1_000)
+    ///     .max_memory_size(1 << 20)
+    ///     .build()?;
     /// # drop(engine);
     /// # wasmtime::Result::<()>::Ok(())
     /// ```
