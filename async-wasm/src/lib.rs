@@ -83,10 +83,11 @@
 //! # Traps and guests
 //!
 //! A trap ends the call with an error that downcasts to [`wasmtime::Trap`]. What a guest's
-//! endless recursion is depends on the guest: code compiled to keep its frames on wasm's
-//! own stack (WAT, Rust) overflows it, `Trap::StackOverflow`; C compiled by clang keeps
-//! most of its stack in linear memory below a global stack pointer, so it usually runs out
-//! of memory first, `Trap::MemoryOutOfBounds`. After a trap the instance's own state
+//! endless recursion is depends on the guest: frames kept on wasm's own stack (WAT, and
+//! compiled functions whose locals never have their address taken) overflow it,
+//! `Trap::StackOverflow`; C compiled by clang (and Rust, for locals whose address is taken)
+//! keeps a shadow stack in linear memory below a global stack pointer, which can run out
+//! first, `Trap::MemoryOutOfBounds`. After a trap the instance's own state
 //! (globals such as that stack pointer, its allocator's heap) is wherever the trap left
 //! it: do not call into an instance that trapped again; make a new one.
 //!
