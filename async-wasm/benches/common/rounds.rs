@@ -147,3 +147,48 @@ pub fn print_row(name: &str, s: &Summary) {
         s.median, s.p25, s.p75, s.min, s.max, s.ratio_of_medians, s.paired_ratio
     );
 }
+
+/// Variants measured together and printed in groups: each group's table compares its
+/// variants with its first one.
+pub struct Groups {
+    /// (group label, variant name, request), each group's baseline first.
+    pub variants: Vec<(String, &'static str, BlockingRequest)>,
+}
+
+impl Groups {
+    /// Runs every variant in `ASYNC_WASM_BENCH_ROUNDS` (default 40) interleaved rounds of
+    /// `ASYNC_WASM_BENCH_BATCH` (default `batch`) requests, after printing `title` (which
+    /// gets the counts), then one table per group, in the order the groups came.
+    pub fn run(self, title: &str, batch: usize) {
+        let rounds = env_usize("ASYNC_WASM_BENCH_ROUNDS", 40).max(1);
+        let batch = env_usize("ASYNC_WASM_BENCH_BATCH", batch).max(1);
+        println!(
+            "{title}: {} variants, {rounds} interleaved rounds of {batch} requests each, \
+             thread CPU time",
+            self.variants.len()
+        );
+        let requests: Vec<_> = self.variants.iter().map(|(_, _, r)| r.clone()).collect();
+        let samples = run_rounds(&requests, rounds, batch);
+        let mut labels: Vec<&str> = Vec::new();
+        for (label, _, _) in &self.variants {
+            if !labels.contains(&label.as_str()) {
+                labels.push(label);
+            }
+        }
+        for label in labels {
+            let members: Vec<usize> = (0..self.variants.len())
+                .filter(|&i| self.variants[i].0 == label)
+                .collect();
+            let baseline = members[0];
+            println!();
+            println!("{label}");
+            print_header("variant", self.variants[baseline].1);
+            for i in members {
+                print_row(
+                    self.variants[i].1,
+                    &summarize(&samples[i], &samples[baseline]),
+                );
+            }
+        }
+    }
+}
