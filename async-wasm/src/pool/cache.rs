@@ -5,9 +5,10 @@
 //! With one lock for every lease and every return, two threads serving a store per request
 //! on one pool met each other on about 5% of acquisitions, and each such meeting
 //! parks a thread in the kernel. A thread's cached stack is counted as idle by the pool
-//! (`Shared::idle`), so `max_idle` bounds it like any other, and it is given back to the
-//! pool when the thread exits. Only stacks as their last store left them (not zeroed) are
-//! cached: a zeroing engine needs every byte zero, which the pool's lists keep track of.
+//! (`Shared::idle`), and it is given back to the pool when the thread exits. Only pools
+//! whose `max_idle` is unbounded cache (see `Shared::thread_cache`), and only stacks as
+//! their last store left them (not zeroed): a zeroing engine needs every byte zero, which
+//! the pool's lists keep track of.
 //!
 //! The thread-local is reached only from wasmtime's calls into the pool (`new_stack`, and
 //! the drop of a lent stack), through trait objects, and nothing in the pool switches
@@ -45,8 +46,9 @@ impl Cache {
 pub(super) fn take(pool: &Shared) -> Option<Stack> {
     CACHE
         .try_with(|cache| {
-            // `try_borrow_mut`: a pool method reached from inside another's (never today) or
-            // from the cache's own destructor finds the cache busy and uses the lock.
+            // `try_borrow_mut`: should a pool method ever be reached while the cache is
+            // borrowed, it finds the cache busy and uses the lock instead. (Once the
+            // thread-local is destroyed, `try_with` itself fails, with the same outcome.)
             let mut cache = cache.try_borrow_mut().ok()?;
             cache.prune();
             let index = cache

@@ -12,9 +12,12 @@
 //! `decommit_batch` stacks can be given back to the operating system in one system call.
 //! Only stacks whose every usable byte is zero (`clean`) are lent to a zeroing engine.
 //!
-//! Without zeroing, each thread keeps one returned stack per pool for its next lease
-//! (`cache`), so that most leases and returns take no lock at all. The counters are atomics
-//! for the same reason; the lock guards the lists of idle stacks.
+//! Without zeroing, and when `max_idle` does not bound the pool, each thread keeps one
+//! returned stack per pool for its next lease (`cache`), so that most leases and returns
+//! take no lock at all. The counters are atomics for the same reason; the lock guards the
+//! lists of idle stacks. A bounded pool keeps every idle stack in the lists, where every
+//! thread can lease it: a stack parked in one thread's cache would count against the bound
+//! while the other threads mapped stacks of their own.
 
 mod cache;
 mod error;
@@ -139,6 +142,9 @@ struct Shared {
     /// Bytes at the top of a stack zeroed by writing, page-rounded, at most `stack_size`.
     keep_resident: usize,
     decommit_batch: usize,
+    /// Whether threads keep a returned stack for themselves (`cache`): when `max_idle` is
+    /// unbounded, so that no idle stack is ever kept from a thread that needs one.
+    thread_cache: bool,
     /// Stacks lent to wasmtime now; at most `max_stacks`.
     in_use: AtomicUsize,
     /// Idle stacks wherever they wait: `State`'s lists, a batch being decommitted, threads'
@@ -327,6 +333,7 @@ impl StackPoolBuilder {
                 keep_resident: round_to_page(self.keep_resident.min(Stack::MAX_SIZE))
                     .min(stack_size),
                 decommit_batch: self.decommit_batch,
+                thread_cache: self.max_idle == usize::MAX,
                 in_use: AtomicUsize::new(0),
                 idle: AtomicUsize::new(0),
                 created: AtomicU64::new(0),
@@ -670,6 +677,15 @@ impl Shared {
         Ok(stack)
     }
 
+    /// This thread's cached stack, if the pool caches.
+    fn cached(&self) -> Option<Stack> {
+        if self.thread_cache {
+            cache::take(self)
+        } else {
+            None
+        }
+    }
+
     /// Counts one more stack lent, unless `max_stacks` are.
     fn reserve_lease(&self) -> Result<(), StackPoolError> {
         self.in_use
@@ -707,12 +723,12 @@ impl Shared {
                 }
             };
             listed
-                .or_else(|| cache::take(self).map(Source::Dirty))
+                .or_else(|| self.cached().map(Source::Dirty))
                 .unwrap_or(Source::New)
         } else {
             // This thread's own stack first, without the lock. Clean stacks come last: they
             // are kept for zeroing engines sharing the pool.
-            cache::take(self).map(Source::Idle).unwrap_or_else(|| {
+            self.cached().map(Source::Idle).unwrap_or_else(|| {
                 let mut state = self.lock();
                 match state.dirty.pop().or_else(|| state.awaiting_decommit.pop()) {
                     Some(stack) => Source::Idle(stack),
@@ -749,7 +765,11 @@ impl Shared {
             return;
         }
         if !zeroed {
-            if let Err(stack) = cache::put(self, stack) {
+            let uncached = match self.thread_cache {
+                true => cache::put(self, stack).err(),
+                false => Some(stack),
+            };
+            if let Some(stack) = uncached {
                 self.keep_dirty(stack);
             }
             return;

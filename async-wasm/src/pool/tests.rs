@@ -324,9 +324,34 @@ fn a_threads_cached_stack_returns_to_the_pool_when_it_exits() {
     assert_eq!((pool.stats().created, pool.stats().reused), (1, 1));
 }
 
-/// `max_idle` bounds cached stacks like any other: with 0 every returned stack is freed.
+/// A bounded pool keeps no stack in a thread's cache: the one idle stack `max_idle(1)`
+/// allows, returned by a thread that lives on, serves the next lease on any thread (a
+/// cached one would count against the bound while every other thread mapped and unmapped
+/// a stack per store).
 #[test]
-fn max_idle_bounds_the_threads_caches() {
+fn a_bounded_pool_lends_every_idle_stack_to_every_thread() {
+    let pool = StackPool::builder(SIZE).max_idle(1).build().unwrap();
+    let (returned, wait) = (std::sync::mpsc::channel(), std::sync::mpsc::channel::<()>());
+    let other = {
+        let creator = creator(&pool);
+        let (returned, wait) = (returned.0, wait.1);
+        std::thread::spawn(move || {
+            drop(creator.new_stack(SIZE, false).unwrap());
+            returned.send(()).unwrap();
+            wait.recv().unwrap(); // alive until the lease below is made
+        })
+    };
+    returned.1.recv().unwrap();
+    let here = creator(&pool);
+    for _ in 0..3 {
+        drop(here.new_stack(SIZE, false).unwrap());
+    }
+    let stats = pool.stats();
+    assert_eq!((stats.created, stats.reused, stats.idle), (1, 3, 1));
+    wait.0.send(()).unwrap();
+    other.join().unwrap();
+
+    // With 0, every returned stack is freed.
     let pool = StackPool::builder(SIZE).max_idle(0).build().unwrap();
     let creator = creator(&pool);
     drop(creator.new_stack(SIZE, false).unwrap());
