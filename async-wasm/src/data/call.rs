@@ -8,6 +8,10 @@ use super::{DataError, DataErrorKind, FromGuest, GuestAbi, IntoGuest};
 /// The data side of one host call: reads its data parameters and writes its data result,
 /// looking the guest's memory export up once for all of them. From
 /// [`GuestAbi::call_data`], whose example shows it in use.
+///
+/// One per call: it keeps the memory of the instance that made the call, and a `CallData`
+/// kept for another call (of another instance in the same store, say) would use that
+/// instance's memory. `write` consumes it.
 #[derive(Debug)]
 pub struct CallData {
     abi: GuestAbi,

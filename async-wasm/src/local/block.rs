@@ -65,8 +65,13 @@ pub(super) fn take<T>() -> NonNull<T> {
     }
 }
 
+/// The largest allocation kept as a spare: a host function's future is rarely above a
+/// few hundred bytes, and a thread should not hold a large one for as long as it lives.
+const MAX_SPARE: usize = 16 << 10;
+
 /// Gives back an allocation from [`take`] whose `T` has been dropped: it becomes this
-/// thread's spare, and the spare it replaces is freed.
+/// thread's spare, and the spare it replaces is freed (or it is freed, when larger than
+/// [`MAX_SPARE`]).
 ///
 /// # Safety
 ///
@@ -79,9 +84,12 @@ pub(super) unsafe fn recycle<T>(ptr: NonNull<T>) {
         ptr: ptr.cast(),
     };
     // A thread that is exiting has no spare any more: then `free` itself is freed.
-    let replaced = SPARE
-        .try_with(|spare| spare.0.replace(Some(free)))
-        .unwrap_or(Some(free));
+    let replaced = match free.layout.size() <= MAX_SPARE {
+        true => SPARE
+            .try_with(|spare| spare.0.replace(Some(free)))
+            .unwrap_or(Some(free)),
+        false => Some(free),
+    };
     if let Some(old) = replaced {
         // SAFETY: `old` came from `alloc` with its layout, and is unused: either the spare
         // just replaced, or `free`, which the caller gave up.
