@@ -195,7 +195,9 @@ pub struct StackPoolStats {
 impl StackPoolBuilder {
     /// Keeps at most `n` idle stacks; stacks given back beyond that are freed. The default
     /// keeps every stack, so the pool grows to the peak number of stores holding one at
-    /// once. `0` keeps none: every store maps a fresh stack.
+    /// once, and lets each thread keep the last stack it gave back for its next lease,
+    /// without the pool's lock. A bounded pool keeps its idle stacks where every thread can
+    /// lease them, behind the lock. `0` keeps none: every store maps a fresh stack.
     ///
     /// # Example
     ///
