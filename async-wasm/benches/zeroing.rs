@@ -24,41 +24,8 @@ use std::hint::black_box;
 
 use async_wasm::StackPool;
 use common::rounds::{env_usize, thread_cpu_time};
-use common::{block_on, tuned_pooling, yield_once};
+use common::{Allocator, Api, Guest, Variant, tuned_pooling};
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
-use wasmtime::{Caller, Config, Engine, Linker, Module, Store};
-
-const GUEST: &str = r#"(module
-    (import "env" "host" (func $host (param i32) (result i32)))
-    (func (export "run") (param i32) (result i32) (call $host (local.get 0))))"#;
-
-fn stack_pool_engine(pool: &StackPool, zeroed: bool) -> Engine {
-    let mut config = Config::new();
-    config.async_stack_zeroing(zeroed);
-    pool.engine(&config).expect("a pooled engine")
-}
-
-fn linker(engine: &Engine) -> Linker<()> {
-    let mut linker = Linker::new(engine);
-    linker
-        .func_wrap_async("env", "host", |_: Caller<'_, ()>, (x,): (i32,)| {
-            Box::new(async move {
-                yield_once().await;
-                x + 1
-            })
-        })
-        .unwrap();
-    linker
-}
-
-async fn request(linker: &Linker<()>, module: &Module) -> i32 {
-    let mut store = Store::new(linker.engine(), ());
-    let instance = linker.instantiate_async(&mut store, module).await.unwrap();
-    let run = instance
-        .get_typed_func::<i32, i32>(&mut store, "run")
-        .unwrap();
-    run.call_async(&mut store, 1).await.unwrap()
-}
 
 fn zeroing(c: &mut Criterion) {
     let defaults = StackPool::new(common::STACK_SIZE);
@@ -73,21 +40,33 @@ fn zeroing(c: &mut Criterion) {
         ))
         .build()
         .unwrap();
-    let engines = [
-        ("stack_pool", stack_pool_engine(&pool, false)),
-        ("stack_pool_zeroed", stack_pool_engine(&pool, true)),
-        ("pooling", tuned_pooling().engine(false)),
-        ("pooling_zeroed", tuned_pooling().engine(true)),
-    ];
+    let stack_pool = Allocator::StackPool(pool);
+    let pooling = Allocator::Pooling(tuned_pooling());
+    let variants = [
+        ("stack_pool", &stack_pool, false),
+        ("stack_pool_zeroed", &stack_pool, true),
+        ("pooling", &pooling, false),
+        ("pooling_zeroed", &pooling, true),
+    ]
+    // A request as wasmtime's own async API makes it, the host import pending once;
+    // `Variant::new` checks its answer.
+    .map(|(name, allocator, zeroed)| {
+        let engine = allocator.engine(zeroed);
+        Variant::new(
+            name,
+            &engine,
+            Api::WasmtimeAsyncLinker,
+            Guest::NoMemory,
+            zeroed,
+        )
+    });
     let mut group = c.benchmark_group("zeroing");
-    for (name, engine) in &engines {
-        let (linker, module) = (linker(engine), Module::new(engine, GUEST).unwrap());
-        assert_eq!(block_on(request(&linker, &module)), 2, "{name} answers");
-        group.bench_function(BenchmarkId::new("per_request", name), |b| {
+    for variant in &variants {
+        group.bench_function(BenchmarkId::new("per_request", &variant.name), |b| {
             b.iter_custom(|iters| {
                 let start = thread_cpu_time();
                 for _ in 0..iters {
-                    black_box(block_on(request(&linker, &module)));
+                    black_box((variant.request)());
                 }
                 thread_cpu_time() - start
             })
