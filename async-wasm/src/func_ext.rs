@@ -1,4 +1,4 @@
-//! [`FuncExt`]: the 2020 crate's extension methods on [`wasmtime::Func`].
+//! [`FuncExt`]: extension methods on [`wasmtime::Func`] for async host functions and calls.
 
 use core::future::Future;
 

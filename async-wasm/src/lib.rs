@@ -47,8 +47,9 @@
 //!   data ([`data`]: `String`, `Vec<u8>`, `Json<T>` through the guest's memory, and the
 //!   guest's side of it, with a C header).
 //! - [`LinkerExt`] on [`wasmtime::Linker`]: [`func_wrap_host`](LinkerExt::func_wrap_host)
-//!   for any async host function, and the 2020 crate's `func_wrap_async0..=15`.
-//! - [`FuncExt`] on [`wasmtime::Func`]: the 2020 crate's
+//!   for any async host function, and `func_wrap_async0..=15` for a `Caller` and N wasm
+//!   parameters.
+//! - [`FuncExt`] on [`wasmtime::Func`]:
 //!   [`wrap_async0`](FuncExt::wrap_async0) .. [`wrap_async15`](FuncExt::wrap_async15),
 //!   [`wrap_async`](FuncExt::wrap_async), [`new_async`](FuncExt::new_async),
 //!   [`call_async`](FuncExt::call_async) and [`get_async`](FuncExt::get_async), which gives
