@@ -10,11 +10,14 @@ use std::pin::{Pin, pin};
 
 use hyper::client::conn::http1;
 use hyper_util::rt::TokioIo;
-use tokio::net::TcpStream;
-use url::{Host, Url};
+use url::Url;
 
 use super::HttpError;
 use super::request::Body;
+use super::stream::Stream;
+
+/// hyper's HTTP/1 connection: the protocol over the stream.
+type Http1 = http1::Connection<TokioIo<Stream>, Body>;
 
 /// A connection to a URL's host and port, ready for one request.
 pub(super) struct Connection {
@@ -27,33 +30,21 @@ pub(super) struct Connection {
 /// The connection's I/O, which makes progress only while [`Driver::drive`] is awaited.
 pub(super) struct Driver {
     /// `None` once the connection has ended; what waits on it then fails on its own.
-    connection: Option<Pin<Box<http1::Connection<TokioIo<TcpStream>, Body>>>>,
+    connection: Option<Pin<Box<Http1>>>,
 }
 
 impl Connection {
-    /// Resolves the URL's host (a domain on tokio's blocking pool, as `getaddrinfo` is
-    /// blocking), connects to the addresses in turn, and makes the HTTP/1 handshake.
+    /// Connects to the URL's host (see [`Stream::connect`]) and makes the HTTP/1
+    /// handshake.
     pub(super) async fn open(url: &Url) -> Result<Self, HttpError> {
-        let connect_error = |source| HttpError::Connect {
-            url: url.to_string(),
-            source,
-        };
-        // Every http URL has a host and a known default port.
-        let port = url.port_or_known_default().unwrap_or(80);
-        let tcp = match url.host() {
-            Some(Host::Domain(domain)) => TcpStream::connect((domain, port)).await,
-            Some(Host::Ipv4(ip)) => TcpStream::connect((ip, port)).await,
-            Some(Host::Ipv6(ip)) => TcpStream::connect((ip, port)).await,
-            None => Err(std::io::Error::new(
-                std::io::ErrorKind::InvalidInput,
-                "the URL has no host",
-            )),
-        }
-        .map_err(connect_error)?;
-        // Requests are small and answered at once: Nagle's delay would only add latency.
-        tcp.set_nodelay(true).map_err(connect_error)?;
+        let stream = Stream::connect(url)
+            .await
+            .map_err(|source| HttpError::Connect {
+                url: url.to_string(),
+                source,
+            })?;
         let (sender, driver) = http1::Builder::new()
-            .handshake(TokioIo::new(tcp))
+            .handshake(TokioIo::new(stream))
             .await
             .map_err(|e| HttpError::Transport {
                 url: url.to_string(),

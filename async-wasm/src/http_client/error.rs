@@ -23,8 +23,8 @@ pub enum HttpError {
         /// What the JSON parser said.
         reason: String,
     },
-    /// The URL does not parse, or is not one this client can reach (a scheme other than
-    /// `http`, or `https` without TLS support; no host).
+    /// The URL does not parse, or is not one this client can reach: a scheme other than
+    /// `http` and `https`, or `https` without the crate's `https` feature.
     InvalidUrl {
         /// The URL as the plugin gave it (or as a redirect gave it).
         url: String,
@@ -47,8 +47,8 @@ pub enum HttpError {
         /// The header's name as the plugin gave it.
         name: String,
     },
-    /// The connection could not be made: the name did not resolve, or no address
-    /// accepted it.
+    /// The connection could not be made: the name did not resolve, no address accepted
+    /// it, or (for `https`) the TLS handshake failed, an untrusted certificate included.
     Connect {
         /// The URL requested.
         url: String,

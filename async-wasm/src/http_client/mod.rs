@@ -44,7 +44,9 @@
 //!   [`HttpPolicy::DEFAULT_TIMEOUT`], where Extism waits forever.
 //! - Errors: typed, [`HttpError`]; their messages are this crate's, but a refused host and
 //!   a response over the limit say what Extism's host says.
-//! - Plain HTTP/1.1 only: an `https` URL is refused with [`HttpError::InvalidUrl`].
+//! - HTTP/1.1 only. `https` URLs with the `https` feature (rustls on ring, the webpki
+//!   roots: the trust store of Extism's client); without it they are refused with
+//!   [`HttpError::InvalidUrl`].
 //! - The client opens a connection per request and pools none, as Extism's host does (a
 //!   new agent per request).
 //!
@@ -62,6 +64,7 @@ mod policy;
 mod redirect;
 mod request;
 mod response;
+mod stream;
 
 #[cfg(test)]
 mod tests;

@@ -69,7 +69,10 @@ pub(super) fn parse_url(url: &str) -> Result<Url, HttpError> {
 pub(super) fn check_scheme(url: &Url) -> Result<(), HttpError> {
     let reason = match url.scheme() {
         "http" => return Ok(()),
-        "https" => "https is not supported: the host's HTTP client has no TLS",
+        #[cfg(feature = "https")]
+        "https" => return Ok(()),
+        #[cfg(not(feature = "https"))]
+        "https" => "https is not supported: async-wasm was built without its `https` feature",
         _ => "only http URLs are supported",
     };
     Err(HttpError::InvalidUrl {

@@ -137,8 +137,37 @@ async fn urls_this_client_cannot_reach_are_refused_before_sending() {
     assert!(matches!(e, HttpError::InvalidUrl { .. }), "{e}");
     let e = err(get("ftp://example.com/file"), &loopback()).await;
     assert!(matches!(e, HttpError::NotAllowed { .. }), "{e}");
-    let e = err(get("https://127.0.0.1/"), &loopback()).await;
-    assert!(e.to_string().contains("https is not supported"), "{e}");
+    #[cfg(not(feature = "https"))]
+    {
+        let e = err(get("https://127.0.0.1/"), &loopback()).await;
+        assert!(matches!(e, HttpError::InvalidUrl { .. }), "{e}");
+        assert!(e.to_string().contains("https is not supported"), "{e}");
+    }
+}
+
+/// With the `https` feature: a server that answers in plain HTTP fails the handshake, a
+/// connection error. No certificate is trusted but those of the webpki roots, which no
+/// loopback server can present, so no test here reaches a response over TLS.
+#[cfg(feature = "https")]
+#[tokio::test]
+async fn https_needs_a_tls_server() {
+    use tokio::io::AsyncWriteExt;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let _ = stream
+                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
+                .await;
+        }
+    });
+    for (url, host) in [
+        ("https://127.0.0.1", "127.0.0.1"),
+        ("https://localhost", "localhost"),
+    ] {
+        let e = err(get(&format!("{url}:{port}/")), &policy(&[host], None)).await;
+        assert!(matches!(e, HttpError::Connect { .. }), "{e}");
+    }
 }
 
 #[test]
