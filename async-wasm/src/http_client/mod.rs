@@ -12,7 +12,7 @@
 //! 2. [`HttpPolicy::new`] is built once per plugin from the manifest's `allowed_hosts`
 //!    and `max_http_response_bytes`; [`HttpPolicy::for_call`] bounds one request by what
 //!    is left of the call's `timeout_ms`.
-//! 3. [`request`] sends it and reads the response. On `Ok`, the host stores the status for
+//! 3. [`request()`] sends it and reads the response. On `Ok`, the host stores the status for
 //!    `http_status_code` and, if the plugin was built with response headers enabled, the
 //!    headers for `http_headers` ([`Response::headers_json`]), and returns the body in a
 //!    new block. On `Err`, the host fails the plugin's call with the error (Extism's host
@@ -50,7 +50,7 @@
 //! - The client opens a connection per request and pools none, as Extism's host does (a
 //!   new agent per request).
 //!
-//! [`request`] must run on a tokio runtime with I/O and time enabled (its sockets and timer
+//! [`request()`] must run on a tokio runtime with I/O and time enabled (its sockets and timer
 //! are tokio's); on no runtime at all it fails with [`HttpError::NoRuntime`].
 
 #![allow(
