@@ -37,7 +37,9 @@ pub enum HttpError {
         /// The URL refused.
         url: String,
     },
-    /// The method is not an HTTP token.
+    /// The method is not one of HTTP/1.1's (`GET`, `HEAD`, `POST`, `PUT`, `DELETE`,
+    /// `OPTIONS`, `TRACE`, `PATCH`), in any case. Extism's client refuses other methods too;
+    /// `CONNECT` is refused here as well.
     InvalidMethod {
         /// The method as the plugin gave it.
         method: String,
@@ -46,6 +48,11 @@ pub enum HttpError {
     InvalidHeader {
         /// The header's name as the plugin gave it.
         name: String,
+    },
+    /// A body came with a request whose method allows none (`HEAD`).
+    BodyNotAllowed {
+        /// The method.
+        method: String,
     },
     /// The connection could not be made: the name did not resolve, no address accepted
     /// it, or (for `https`) the TLS handshake failed, an untrusted certificate included.
@@ -108,6 +115,7 @@ impl fmt::Display for HttpError {
             Self::NotAllowed { url } => write!(f, "HTTP request to {url} is not allowed"),
             Self::InvalidMethod { method } => write!(f, "invalid HTTP method {method:?}"),
             Self::InvalidHeader { name } => write!(f, "invalid HTTP request header {name:?}"),
+            Self::BodyNotAllowed { method } => write!(f, "a {method} request may not have a body"),
             Self::Connect { url, source } => {
                 write!(f, "HTTP request to {url} failed to connect: {source}")
             }

@@ -24,6 +24,12 @@
 //! - Allowed hosts: as Extism, see [`AllowedHosts`]; no `allowed_hosts` refuses every
 //!   request. The URL is parsed by the `url` crate, as Extism's is, so that the host
 //!   matched is the host connected to.
+//! - The request: the method uppercased and one of HTTP/1.1's (Extism's client refuses
+//!   others; `CONNECT` is refused here too); the body sent with any method but `HEAD`
+//!   (refused, as by Extism's client); `Host`, `Authorization` from the URL's user and
+//!   password, `User-Agent` and `Accept: */*` added unless the plugin set them, as
+//!   Extism's client adds its own; the plugin's `Content-Length` and `Transfer-Encoding`
+//!   dropped, the client framing the body itself.
 //! - Status: any status is a response (Extism turns off its client's status errors).
 //! - Response headers: one per name, the last sent winning; names lowercase; values that
 //!   are not visible ASCII (a byte over 0x7e, a control byte) left out, as Extism's
@@ -73,7 +79,7 @@ use std::future::poll_fn;
 
 use hyper::Method;
 use hyper::body::Bytes;
-use hyper::header::{self, HeaderMap};
+use hyper::header::HeaderMap;
 use url::Url;
 
 use connection::Connection;
@@ -93,14 +99,15 @@ pub(crate) use response::Response;
 /// Sends a plugin's request under `policy` and reads the response, following redirects.
 ///
 /// The checks come in Extism's order: the URL parses, its host is allowed, its scheme is
-/// `http`, the method and headers are valid; nothing is sent before all pass. Dropping the
+/// `http`, the method, headers and body are valid; nothing is sent before all pass. Dropping the
 /// future closes the connection.
 ///
 /// # Errors
 ///
 /// [`HttpError`]: [`InvalidUrl`](HttpError::InvalidUrl),
 /// [`NotAllowed`](HttpError::NotAllowed), [`InvalidMethod`](HttpError::InvalidMethod) and
-/// [`InvalidHeader`](HttpError::InvalidHeader) before anything is sent;
+/// [`InvalidHeader`](HttpError::InvalidHeader) and
+/// [`BodyNotAllowed`](HttpError::BodyNotAllowed) before anything is sent;
 /// [`Connect`](HttpError::Connect), [`Transport`](HttpError::Transport),
 /// [`Redirect`](HttpError::Redirect), [`TooLarge`](HttpError::TooLarge) and
 /// [`TimedOut`](HttpError::TimedOut) after; [`NoRuntime`](HttpError::NoRuntime) off tokio.
@@ -113,6 +120,7 @@ pub(crate) async fn request(request: Request, policy: &HttpPolicy) -> Result<Res
     request::check_scheme(&url)?;
     let method = request::method(request.method.as_deref())?;
     let headers = request::headers(&request.headers)?;
+    request::check_body(&method, request.body.as_deref())?;
     if tokio::runtime::Handle::try_current().is_err() {
         return Err(HttpError::NoRuntime { url: request.url });
     }
@@ -147,10 +155,7 @@ async fn exchange(
         *hop.method_mut() = method.clone();
         *hop.uri_mut() = request::target(&url)?;
         *hop.headers_mut() = headers.clone();
-        if !headers.contains_key(header::HOST) {
-            let host = request::host_header(&url)?;
-            hop.headers_mut().insert(header::HOST, host);
-        }
+        request::default_headers(&url, hop.headers_mut())?;
 
         let Connection { driver, sender } = &mut connection;
         let ready = poll_fn(|cx| sender.poll_ready(cx));

@@ -81,12 +81,40 @@ pub(super) fn check_scheme(url: &Url) -> Result<(), HttpError> {
     })
 }
 
-/// The method: uppercased (Extism's host does), then checked to be an HTTP token.
+/// The method: uppercased (Extism's host does), then one of HTTP/1.1's: Extism's client
+/// refuses other methods (ureq's default), and `CONNECT`, which asks for a tunnel, has no
+/// use in a request that is read to its end.
 pub(super) fn method(method: Option<&str>) -> Result<Method, HttpError> {
     let upper = method.unwrap_or("GET").to_uppercase();
-    Method::from_bytes(upper.as_bytes()).map_err(|_| HttpError::InvalidMethod {
-        method: method.unwrap_or_default().to_owned(),
-    })
+    match Method::from_bytes(upper.as_bytes()) {
+        Ok(m) if STANDARD_METHODS.contains(&m) => Ok(m),
+        _ => Err(HttpError::InvalidMethod {
+            method: method.unwrap_or_default().to_owned(),
+        }),
+    }
+}
+
+const STANDARD_METHODS: [Method; 8] = [
+    Method::GET,
+    Method::HEAD,
+    Method::POST,
+    Method::PUT,
+    Method::DELETE,
+    Method::OPTIONS,
+    Method::TRACE,
+    Method::PATCH,
+];
+
+/// Refuses a body with a `HEAD`, whose request may have none (Extism's client refuses it).
+pub(super) fn check_body(method: &Method, body: Option<&[u8]>) -> Result<(), HttpError> {
+    match body {
+        Some(body) if !body.is_empty() && *method == Method::HEAD => {
+            Err(HttpError::BodyNotAllowed {
+                method: method.to_string(),
+            })
+        }
+        _ => Ok(()),
+    }
 }
 
 /// The plugin's headers, checked, without those that frame the body.
@@ -112,8 +140,58 @@ pub(super) fn target(url: &Url) -> Result<Uri, HttpError> {
     })
 }
 
+/// The headers a request gets unless the plugin set them: `Host`, `Authorization` from the
+/// URL's user and password (as Extism's client does), a `User-Agent` and `Accept`.
+pub(super) fn default_headers(url: &Url, headers: &mut HeaderMap) -> Result<(), HttpError> {
+    if !headers.contains_key(header::HOST) {
+        headers.insert(header::HOST, host_header(url)?);
+    }
+    if !headers.contains_key(header::AUTHORIZATION)
+        && (!url.username().is_empty() || url.password().is_some())
+    {
+        let credentials = format!("{}:{}", url.username(), url.password().unwrap_or_default());
+        let value = format!("Basic {}", base64(credentials.as_bytes()));
+        // Base64 is visible ASCII.
+        if let Ok(value) = HeaderValue::try_from(value) {
+            headers.insert(header::AUTHORIZATION, value);
+        }
+    }
+    headers
+        .entry(header::USER_AGENT)
+        .or_insert(HeaderValue::from_static(concat!(
+            "async-wasm/",
+            env!("CARGO_PKG_VERSION")
+        )));
+    headers
+        .entry(header::ACCEPT)
+        .or_insert(HeaderValue::from_static("*/*"));
+    Ok(())
+}
+
+/// Standard base64, padded: for the few bytes of a URL's credentials.
+fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = u32::from_be_bytes([0, b[0], b[1], b[2]]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
 /// The `Host` header for `url`: its host, and its port unless it is the scheme's default.
-pub(super) fn host_header(url: &Url) -> Result<HeaderValue, HttpError> {
+fn host_header(url: &Url) -> Result<HeaderValue, HttpError> {
     let host = url.host_str().unwrap_or_default();
     let value = match url.port() {
         Some(port) => format!("{host}:{port}"),

@@ -39,12 +39,12 @@ fn json_that_is_no_http_request_is_refused() {
 }
 
 #[tokio::test]
-async fn the_method_is_uppercased_and_must_be_a_token() {
+async fn the_method_is_uppercased_and_must_be_http_1_1s() {
     let mut server = Server::start(|_| reply("200 OK", &[], b"")).await;
     for (method, sent) in [
         (None, "GET"),
         (Some("post"), "POST"),
-        (Some("Purge"), "PURGE"),
+        (Some("Options"), "OPTIONS"),
     ] {
         let req = Request {
             method: method.map(str::to_owned),
@@ -56,7 +56,8 @@ async fn the_method_is_uppercased_and_must_be_a_token() {
             format!("{sent} /m?q=1 HTTP/1.1")
         );
     }
-    for method in ["GE T", "", "GET\r\n", "ÜBER"] {
+    // Not a token; and tokens Extism's client refuses (not HTTP/1.1's own) or a tunnel.
+    for method in ["GE T", "", "GET\r\n", "ÜBER", "PURGE", "connect"] {
         let req = Request {
             method: Some(method.to_owned()),
             ..get(&server.url("/"))
@@ -126,6 +127,45 @@ async fn bodies_are_sent_byte_for_byte_whatever_the_method() {
     // No body: none sent.
     ok(get(&server.url("/")), &loopback()).await;
     assert_eq!(server.request().await.body, b"");
+    // A HEAD may not have one.
+    let req = Request {
+        method: Some("head".to_owned()),
+        body: Some(b"x".to_vec()),
+        ..get(&server.url("/"))
+    };
+    let e = err(req, &loopback()).await;
+    assert!(
+        matches!(&e, HttpError::BodyNotAllowed { method } if method == "HEAD"),
+        "{e}"
+    );
+    assert!(server.untouched());
+}
+
+#[tokio::test]
+async fn a_request_gets_default_headers_unless_the_plugin_set_them() {
+    let mut server = Server::start(|_| reply("200 OK", &[], b"")).await;
+    let port = server.addr.port();
+    ok(
+        get(&format!("http://user:p%40ss@127.0.0.1:{port}/")),
+        &loopback(),
+    )
+    .await;
+    let got = server.request().await;
+    // base64("user:p%40ss"): the credentials as the URL writes them, as Extism's client
+    // sends them.
+    assert_eq!(got.header("authorization"), Some("Basic dXNlcjpwJTQwc3M="));
+    assert!(got.header("user-agent").unwrap().starts_with("async-wasm/"));
+    assert_eq!(got.header("accept"), Some("*/*"));
+    // Without a user, no Authorization; the plugin's own headers win.
+    let mut req = get(&format!("http://127.0.0.1:{port}/"));
+    for (name, value) in [("user-agent", "plugin/1"), ("accept", "text/html")] {
+        req.headers.insert(name.to_owned(), value.to_owned());
+    }
+    ok(req, &loopback()).await;
+    let got = server.request().await;
+    assert_eq!(got.header("authorization"), None);
+    assert_eq!(got.header("user-agent"), Some("plugin/1"));
+    assert_eq!(got.header("accept"), Some("text/html"));
 }
 
 #[tokio::test]
