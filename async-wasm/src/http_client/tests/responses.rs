@@ -90,6 +90,14 @@ async fn a_body_over_the_limit_fails_without_reading_it_all() {
 }
 
 #[tokio::test]
+async fn headers_without_end_fail_within_the_parsers_bound() {
+    // A header whose value never ends: hyper stops at its buffer limit (about 400 KiB).
+    let server = Server::start(|_| Reply::Endless(b"HTTP/1.1 200 OK\r\nx-long: ".to_vec())).await;
+    let e = err(get(&server.url("/")), &loopback()).await;
+    assert!(matches!(e, HttpError::Transport { .. }), "{e}");
+}
+
+#[tokio::test]
 async fn a_server_that_never_answers_times_out_and_is_let_go() {
     let mut server = Server::start(|_| Reply::Never).await;
     let url = server.url("/slow");
@@ -157,6 +165,34 @@ async fn connection_and_protocol_failures_are_typed() {
         let e = err(get(&server.url(path)), &loopback()).await;
         assert!(matches!(e, HttpError::Transport { .. }), "{path}: {e}");
     }
+}
+
+#[test]
+fn requests_run_on_another_executor_within_a_runtimes_context() {
+    // A host on another executor (here `futures`' block_on) with a multi-thread tokio
+    // runtime entered: the runtime's threads run the sockets and the timer.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let server = runtime.block_on(Server::start(|_| reply("200 OK", &[], b"from afar")));
+    let _context = runtime.enter();
+    let response = futures::executor::block_on(ok(get(&server.url("/")), &loopback()));
+    assert_eq!(response.body, b"from afar");
+}
+
+#[test]
+fn errors_can_cross_threads_and_be_downcast() {
+    fn error<E: std::error::Error + Send + Sync + 'static>() {}
+    error::<HttpError>();
+    let boxed: Box<dyn std::error::Error + Send + Sync> = Box::new(HttpError::NotAllowed {
+        url: "http://a/".into(),
+    });
+    assert!(matches!(
+        boxed.downcast_ref(),
+        Some(HttpError::NotAllowed { .. })
+    ));
 }
 
 #[test]
