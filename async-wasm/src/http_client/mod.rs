@@ -15,9 +15,10 @@
 //! 3. [`request()`] sends it and reads the response. On `Ok`, the host stores the status for
 //!    `http_status_code` and, if the plugin was built with response headers enabled, the
 //!    headers for `http_headers` ([`Response::headers_json`]), and returns the body in a
-//!    new block. On `Err`, the host fails the plugin's call with the error (Extism's host
-//!    returns every one of these as an error from the import, which traps the plugin), and
-//!    resets the status to 0 and the headers to none first, as Extism does.
+//!    new block. On `Err`, the host fails the plugin's call with the error: Extism's host
+//!    returns every one of these as an error from the import, which traps the plugin.
+//!    Before each request the host sets the status to 0 and clears the headers, as
+//!    Extism's does.
 //!
 //! # What matches Extism, and what does not
 //!
@@ -99,13 +100,13 @@ pub(crate) use response::Response;
 /// Sends a plugin's request under `policy` and reads the response, following redirects.
 ///
 /// The checks come in Extism's order: the URL parses, its host is allowed, its scheme is
-/// `http`, the method, headers and body are valid; nothing is sent before all pass. Dropping the
-/// future closes the connection.
+/// `http` (or `https`, with that feature), the method, headers and body are valid; nothing
+/// is sent before all pass. Dropping the future closes the connection.
 ///
 /// # Errors
 ///
 /// [`HttpError`]: [`InvalidUrl`](HttpError::InvalidUrl),
-/// [`NotAllowed`](HttpError::NotAllowed), [`InvalidMethod`](HttpError::InvalidMethod) and
+/// [`NotAllowed`](HttpError::NotAllowed), [`InvalidMethod`](HttpError::InvalidMethod),
 /// [`InvalidHeader`](HttpError::InvalidHeader) and
 /// [`BodyNotAllowed`](HttpError::BodyNotAllowed) before anything is sent;
 /// [`Connect`](HttpError::Connect), [`Transport`](HttpError::Transport),

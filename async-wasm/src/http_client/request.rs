@@ -19,7 +19,7 @@ pub(crate) struct Request {
     /// The request's headers. A plugin's `Content-Length` and `Transfer-Encoding` are
     /// dropped: the client frames the body itself.
     pub(crate) headers: BTreeMap<String, String>,
-    /// The body, sent whatever the method (Extism sends it with a `GET` too).
+    /// The body, sent with any method but `HEAD` (Extism sends it with a `GET` too).
     pub(crate) body: Option<Vec<u8>>,
 }
 
@@ -35,8 +35,8 @@ struct Wire {
 }
 
 /// Reads a plugin's request: the JSON at the first handle of Extism's `http_request`
-/// (`{"url": "..", "method": "POST", "headers": {"name": "value"}}`; `method` and
-/// `headers` may be missing or `null`), and the bytes at its second handle, if the plugin
+/// (`{"url": "..", "method": "POST", "headers": {"name": "value"}}`; `method` may be
+/// missing or `null`, `headers` missing), and the bytes at its second handle, if the plugin
 /// gave one, as the body.
 ///
 /// # Errors
@@ -169,7 +169,7 @@ pub(super) fn default_headers(url: &Url, headers: &mut HeaderMap) -> Result<(), 
 }
 
 /// Standard base64, padded: for the few bytes of a URL's credentials.
-fn base64(bytes: &[u8]) -> String {
+pub(super) fn base64(bytes: &[u8]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
     for chunk in bytes.chunks(3) {

@@ -29,6 +29,7 @@ fn json_that_is_no_http_request_is_refused() {
         br#"{"method":"GET"}"#,
         br#"{"url":7}"#,
         br#"{"url":"http://a/","headers":{"x":1}}"#,
+        br#"{"url":"http://a/","headers":null}"#,
         // Extism's HttpRequest denies unknown fields.
         br#"{"url":"http://a/","body":"x"}"#,
         br#""http://a/""#,
@@ -139,6 +140,25 @@ async fn bodies_are_sent_byte_for_byte_whatever_the_method() {
         "{e}"
     );
     assert!(server.untouched());
+}
+
+#[test]
+fn credentials_are_encoded_in_standard_base64() {
+    // RFC 4648's test vectors.
+    let vectors = [
+        ("", ""),
+        ("f", "Zg=="),
+        ("fo", "Zm8="),
+        ("foo", "Zm9v"),
+        ("foob", "Zm9vYg=="),
+    ];
+    for (plain, encoded) in vectors
+        .into_iter()
+        .chain([("fooba", "Zm9vYmE="), ("foobar", "Zm9vYmFy")])
+    {
+        assert_eq!(super::super::request::base64(plain.as_bytes()), encoded);
+    }
+    assert_eq!(super::super::request::base64(&[0xfb, 0xff]), "+/8=");
 }
 
 #[tokio::test]
