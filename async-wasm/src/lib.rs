@@ -115,6 +115,8 @@ mod func_ext;
 mod getter;
 mod host_func;
 mod host_future;
+#[cfg(feature = "http")]
+mod http_client;
 mod into_async_func;
 mod linker_ext;
 mod local;
