@@ -125,7 +125,10 @@ mod stack;
 pub mod __private;
 
 pub use async_wasm_macros::async_host;
-pub use engine::{Allocation, AsyncEngine, AsyncEngineBuilder, DeadlineExceeded};
+pub use engine::{
+    AcquireError, Allocation, AsyncEngine, AsyncEngineBuilder, DeadlineExceeded, EngineError,
+    MIN_HOST_STACK, PooledStore,
+};
 pub use epoch::EpochTicker;
 pub use func_ext::FuncExt;
 pub use getter::{AsyncGetter, AsyncTypedFunc};

@@ -202,7 +202,7 @@ async fn restart_timeout_gives_a_long_lived_store_its_time_back() -> wasmtime::R
     let err = spin.call(&mut store).await.unwrap_err();
     assert!(err.downcast_ref::<DeadlineExceeded>().is_some(), "{err:?}");
 
-    engine.restart_timeout(&mut store);
+    engine.restart_timeout(&mut store)?;
     *store.data_mut() = 0;
     let instance = linker.instantiate_async(&mut store, &module).await?;
     let spin = instance.get_func(&mut store, "spin").unwrap();
