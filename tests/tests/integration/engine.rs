@@ -6,10 +6,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use async_wasm::prelude::*;
-use async_wasm::{Allocation, AsyncEngine, DeadlineExceeded};
+use async_wasm::{Allocation, AsyncEngine, AsyncEngineBuilder, DeadlineExceeded, EngineError};
 use tests::c_guests::DATA_GUEST;
 use tests::{instantiate_reactor, pending};
-use wasmtime::{Caller, Linker, Module, Trap};
+use wasmtime::{Caller, Config, Linker, Module, Trap};
 
 const SPIN: &str = r#"(module
     (import "env" "tick" (func $tick))
@@ -106,6 +106,156 @@ fn a_stack_too_small_for_wasm_is_a_clear_error() {
         .build()
         .unwrap_err();
     assert!(err.to_string().contains("ResourceLimiter"), "{err}");
+}
+
+fn refused(builder: AsyncEngineBuilder) -> EngineError {
+    let err = builder.build().unwrap_err();
+    err.downcast_ref::<EngineError>()
+        .unwrap_or_else(|| panic!("not an EngineError: {err:?}"))
+        .clone()
+}
+
+/// Each setting has one behaviour: what would be ignored (a pooling setting under
+/// `StackPool`) or would refuse every store (a zero) is an error of its own.
+#[test]
+fn settings_without_an_effect_are_refused() {
+    use std::time::Duration as D;
+    let stack_pool = || AsyncEngine::builder().allocation(Allocation::StackPool);
+    for setting in ["max_memory_size", "memory_keep_resident"] {
+        let builder = match setting {
+            "max_memory_size" => stack_pool().max_memory_size(1 << 20),
+            _ => stack_pool().memory_keep_resident(16 << 10),
+        };
+        assert_eq!(
+            refused(builder),
+            EngineError::NotUnder {
+                setting,
+                allocation: Allocation::StackPool
+            }
+        );
+    }
+    let zeros = [
+        ("max_stores", AsyncEngine::builder().max_stores(0)),
+        ("fuel", AsyncEngine::builder().fuel(0)),
+        ("yield_every", AsyncEngine::builder().yield_every(D::ZERO)),
+        ("timeout", AsyncEngine::builder().timeout(D::ZERO)),
+        (
+            "acquire_timeout",
+            AsyncEngine::builder().acquire_timeout(D::ZERO),
+        ),
+    ];
+    for (setting, builder) in zeros {
+        assert_eq!(refused(builder), EngineError::Zero { setting });
+    }
+    // Under Pooling, both are its own settings.
+    AsyncEngine::builder()
+        .max_stores(2)
+        .memory_keep_resident(16 << 10)
+        .max_memory_size(1 << 20)
+        .build()
+        .unwrap();
+}
+
+/// A `Config` that turns on what the builder owns was silently overridden (epochs) or left
+/// every store without what it needs (fuel): refused unless the builder was asked for the
+/// same, on both allocations.
+#[test]
+fn a_config_cannot_turn_on_what_the_builder_owns() {
+    for allocation in [Allocation::Pooling, Allocation::StackPool] {
+        let with = |set: fn(&mut Config)| {
+            let mut config = Config::new();
+            set(&mut config);
+            AsyncEngine::builder()
+                .allocation(allocation)
+                .max_stores(2)
+                .config(config)
+        };
+        let cases: [(fn(&mut Config), &str, &str); 3] = [
+            (
+                |c| {
+                    c.epoch_interruption(true);
+                },
+                "Config::epoch_interruption",
+                "yield_every or timeout",
+            ),
+            (
+                |c| drop(c.consume_fuel(true)),
+                "Config::consume_fuel",
+                "fuel",
+            ),
+            (
+                |c| {
+                    c.async_stack_zeroing(true);
+                },
+                "Config::async_stack_zeroing",
+                "zeroed_stacks",
+            ),
+        ];
+        for (set, config_setting, builder_setting) in cases {
+            assert_eq!(
+                refused(with(set)),
+                EngineError::OwnedByBuilder {
+                    config_setting,
+                    builder_setting
+                },
+                "{allocation:?}"
+            );
+        }
+        // Asked of the builder too, the same setting is no conflict.
+        with(cases[0].0)
+            .timeout(Duration::from_secs(1))
+            .build()
+            .unwrap();
+        with(cases[1].0).fuel(1_000).build().unwrap();
+        with(cases[2].0).zeroed_stacks(true).build().unwrap();
+    }
+}
+
+/// Fuel: every store starts with the builder's amount, and a guest that uses it up traps
+/// with `OutOfFuel`; the next store starts full again.
+#[tokio::test(flavor = "current_thread")]
+async fn fuel_bounds_a_guests_work() -> wasmtime::Result<()> {
+    let engine = AsyncEngine::builder().fuel(100_000).build()?;
+    let module = Module::new(engine.engine(), SPIN)?;
+    let mut linker = Linker::new(engine.engine());
+    linker.func_wrap("env", "tick", || {})?;
+    for _ in 0..2 {
+        let mut store = engine.acquire_store(()).await?;
+        assert_eq!(store.get_fuel()?, 100_000);
+        let instance = linker.instantiate_async(&mut store, &module).await?;
+        let spin = instance.get_func(&mut store, "spin").unwrap();
+        let err = spin
+            .get_async()
+            .get0::<()>(&store)?
+            .call(&mut store)
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err.downcast_ref::<Trap>(),
+            Some(&Trap::OutOfFuel),
+            "{err:?}"
+        );
+    }
+    Ok(())
+}
+
+/// `restart_timeout` sets only its own engine's stores.
+#[test]
+fn restart_timeout_refuses_a_store_of_another_engine() -> wasmtime::Result<()> {
+    let engine = AsyncEngine::builder()
+        .timeout(Duration::from_secs(1))
+        .build()?;
+    let other = AsyncEngine::builder()
+        .timeout(Duration::from_secs(1))
+        .build()?;
+    let mut store = other.store(());
+    assert_eq!(
+        engine.restart_timeout(&mut store),
+        Err(EngineError::ForeignStore)
+    );
+    let mut own = engine.store(());
+    engine.restart_timeout(&mut own)?;
+    Ok(())
 }
 
 /// A spinning guest gives its thread back every tick: a sibling task on the same
@@ -236,6 +386,11 @@ async fn stores_from_the_engine_run_a_reactors_initialize() -> wasmtime::Result<
 
     let mut store = engine.store(());
     instantiate_reactor(&mut store, &linker, &module).await?;
+
+    // The way out for a store made by hand: the engine sets its deadline.
+    let mut by_hand = wasmtime::Store::new(engine.engine(), ());
+    engine.restart_timeout(&mut by_hand)?;
+    instantiate_reactor(&mut by_hand, &linker, &module).await?;
     Ok(())
 }
 

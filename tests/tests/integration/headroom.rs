@@ -3,10 +3,11 @@
 //! deep as wasm may and then hands a host function the deepest JSON serde_json accepts
 //! gets an answer, not a SIGSEGV of the whole process.
 
-use async_wasm::data::Json;
+use async_wasm::data::{DataError, Json};
 use async_wasm::prelude::*;
+use async_wasm::{Allocation, AsyncEngine, AsyncEngineBuilder, EngineError, MIN_HOST_STACK};
 use serde::Deserialize;
-use wasmtime::{Config, Engine, Instance, Linker, Module, Store, Trap};
+use wasmtime::{Config, Instance, Linker, Module, Trap};
 
 /// The deepest JSON serde_json decodes: its recursion limit of 128 refuses the 128th level,
 /// with an error, before it costs more stack.
@@ -81,13 +82,13 @@ fn deep_nodes() -> String {
 
 /// One call on a fresh instance: `Ok(depth)` from the host, or the error.
 async fn call(
-    engine: &Engine,
+    engine: &AsyncEngine,
     linker: &Linker<()>,
     module: &Module,
     json: &str,
     frames: i32,
 ) -> wasmtime::Result<i32> {
-    let mut store = Store::new(engine, ());
+    let mut store = engine.store(());
     let instance: Instance = linker.instantiate_async(&mut store, module).await?;
     let memory = instance.get_memory(&mut store, "memory").unwrap();
     memory.write(&mut store, 1024, json.as_bytes())?;
@@ -101,7 +102,12 @@ async fn call(
 /// The deepest the guest can recurse before its call to the host, found by bisection over
 /// fresh instances: each call that does not overflow wasm's stack decodes the JSON at that
 /// depth, so the last ones decode it with no more than the headroom below them.
-async fn deepest_call(engine: &Engine, linker: &Linker<()>, module: &Module, json: &str) -> i32 {
+async fn deepest_call(
+    engine: &AsyncEngine,
+    linker: &Linker<()>,
+    module: &Module,
+    json: &str,
+) -> i32 {
     let overflows = |result: &wasmtime::Result<i32>| match result {
         Ok(depth) => {
             assert_eq!(*depth as usize, JSON_DEPTH);
@@ -109,7 +115,7 @@ async fn deepest_call(engine: &Engine, linker: &Linker<()>, module: &Module, jso
         }
         Err(err) => {
             let trap = err.downcast_ref::<Trap>();
-            assert_eq!(trap, Some(&Trap::StackOverflow), "{err:#} / {err:?}");
+            assert_eq!(trap, Some(&Trap::StackOverflow), "{err:#}");
             true
         }
     };
@@ -129,29 +135,130 @@ async fn deepest_call(engine: &Engine, linker: &Linker<()>, module: &Module, jso
     fits
 }
 
-async fn deep_json_at(config: &Config) -> wasmtime::Result<()> {
-    let engine = Engine::new(config)?;
-    for (import, json) in [("value", deep_array()), ("node", deep_nodes())] {
-        let mut linker = Linker::new(&engine);
+/// wasm's share in these tests: small, so that the bisection is short.
+const MAX_WASM_STACK: usize = 64 << 10;
+
+fn builder(allocation: Allocation, host: usize) -> AsyncEngineBuilder {
+    let mut config = Config::new();
+    config.max_wasm_stack(MAX_WASM_STACK);
+    AsyncEngine::builder()
+        .allocation(allocation)
+        .config(config)
+        .stack_size(MAX_WASM_STACK + host)
+}
+
+/// At exactly the minimum, on both allocations: the deepest JSON serde_json decodes, as a
+/// `serde_json::Value` and as a recursive struct, from a guest as deep as wasm may go.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deep_json_at_the_minimum_headroom() -> wasmtime::Result<()> {
+    for allocation in [Allocation::Pooling, Allocation::StackPool] {
+        let engine = builder(allocation, MIN_HOST_STACK).max_stores(4).build()?;
+        let mut linker = Linker::new(engine.engine());
         linker
             .func_wrap_host("env", "value", value)?
             .func_wrap_host("env", "node", node)?;
-        let module = Module::new(&engine, guest(import))?;
-        let frames = deepest_call(&engine, &linker, &module, &json).await;
-        assert!(frames > 100, "{import}: only {frames} frames");
+        for (import, json) in [("value", deep_array()), ("node", deep_nodes())] {
+            let module = Module::new(engine.engine(), guest(import))?;
+            let frames = deepest_call(&engine, &linker, &module, &json).await;
+            assert!(
+                frames > 100,
+                "{allocation:?} {import}: only {frames} frames"
+            );
+            // One level deeper is serde_json's error, not more stack.
+            let deeper = format!("[{}]", deep_array());
+            let err = call(&engine, &linker, &module, &deeper, frames).await;
+            if import == "value" {
+                let err = err.unwrap_err();
+                assert!(err.downcast_ref::<DataError>().is_some(), "{err:#}");
+            }
+        }
     }
     Ok(())
 }
 
-/// Measurement only: `HEADROOM=<bytes> cargo test -p tests --test integration
-/// headroom::measure -- --ignored` runs the deep calls with that much below wasm's share.
+/// Less than the minimum is refused, by the builder on both allocations and by
+/// `StackPool::engine`, with both settings named.
+#[test]
+fn less_headroom_is_refused() {
+    let short = MIN_HOST_STACK - 4096;
+    let expected = EngineError::HostStackTooSmall {
+        stack_size: MAX_WASM_STACK + short,
+        max_wasm_stack: MAX_WASM_STACK,
+    };
+    for allocation in [Allocation::Pooling, Allocation::StackPool] {
+        let err = builder(allocation, short).build().unwrap_err();
+        assert_eq!(
+            err.downcast_ref::<EngineError>(),
+            Some(&expected),
+            "{err:?}"
+        );
+        let message = err.to_string();
+        assert!(
+            message.contains("stack_size") && message.contains("max_wasm_stack"),
+            "{message}"
+        );
+    }
+    let mut config = Config::new();
+    config.max_wasm_stack(MAX_WASM_STACK);
+    let err = StackPool::new(MAX_WASM_STACK + short)
+        .engine(&config)
+        .unwrap_err();
+    assert_eq!(
+        err.downcast_ref::<EngineError>(),
+        Some(&expected),
+        "{err:?}"
+    );
+    // A stack wasm's share does not even fit in is the same error, on both paths.
+    let err = AsyncEngine::builder()
+        .stack_size(64 << 10)
+        .build()
+        .unwrap_err();
+    assert!(
+        matches!(
+            err.downcast_ref::<EngineError>(),
+            Some(EngineError::HostStackTooSmall {
+                stack_size: 65536,
+                max_wasm_stack: 524288
+            })
+        ),
+        "{err:?}"
+    );
+}
+
+/// Measurement only, for the README's figures:
+/// `HEADROOM=<bytes> cargo test -p tests --test integration headroom::measure -- --ignored`
+/// runs the deep calls with that much below wasm's share, on wasmtime's own stacks with no
+/// minimum enforced (too little is a SIGSEGV of the test process).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore]
 async fn measure() -> wasmtime::Result<()> {
-    let headroom: usize = std::env::var("HEADROOM").unwrap().parse().unwrap();
+    let headroom: usize = std::env::var("HEADROOM")?.parse()?;
     let mut config = Config::new();
     config
-        .max_wasm_stack(64 << 10)
-        .async_stack_size((64 << 10) + headroom);
-    deep_json_at(&config).await
+        .max_wasm_stack(MAX_WASM_STACK)
+        .async_stack_size(MAX_WASM_STACK + headroom);
+    let engine = wasmtime::Engine::new(&config)?;
+    let mut linker = Linker::new(&engine);
+    linker
+        .func_wrap_host("env", "value", value)?
+        .func_wrap_host("env", "node", node)?;
+    for (import, json) in [("value", deep_array()), ("node", deep_nodes())] {
+        let module = Module::new(&engine, guest(import))?;
+        for frames in (0..2_000).step_by(7) {
+            let mut store = wasmtime::Store::new(&engine, ());
+            let instance = linker.instantiate_async(&mut store, &module).await?;
+            let memory = instance.get_memory(&mut store, "memory").unwrap();
+            memory.write(&mut store, 1024, json.as_bytes())?;
+            let run = instance.get_func(&mut store, "run").unwrap();
+            let run = run.get_async().get3::<i32, i32, i32, i32>(&store)?;
+            if run
+                .call(&mut store, 1024, json.len() as i32, frames)
+                .await
+                .is_err()
+            {
+                break; // wasm's stack overflowed
+            }
+        }
+    }
+    Ok(())
 }
