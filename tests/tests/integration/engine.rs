@@ -156,13 +156,27 @@ fn settings_without_an_effect_are_refused() {
         .unwrap();
 }
 
+type Set = fn(&mut Config);
+
+fn epochs(config: &mut Config) {
+    config.epoch_interruption(true);
+}
+
+fn fuel(config: &mut Config) {
+    config.consume_fuel(true);
+}
+
+fn zeroing(config: &mut Config) {
+    config.async_stack_zeroing(true);
+}
+
 /// A `Config` that turns on what the builder owns was silently overridden (epochs) or left
 /// every store without what it needs (fuel): refused unless the builder was asked for the
 /// same, on both allocations.
 #[test]
 fn a_config_cannot_turn_on_what_the_builder_owns() {
     for allocation in [Allocation::Pooling, Allocation::StackPool] {
-        let with = |set: fn(&mut Config)| {
+        let with = |set: Set| {
             let mut config = Config::new();
             set(&mut config);
             AsyncEngine::builder()
@@ -170,26 +184,14 @@ fn a_config_cannot_turn_on_what_the_builder_owns() {
                 .max_stores(2)
                 .config(config)
         };
-        let cases: [(fn(&mut Config), &str, &str); 3] = [
+        let cases: [(Set, &str, &str); 3] = [
             (
-                |c| {
-                    c.epoch_interruption(true);
-                },
+                epochs,
                 "Config::epoch_interruption",
                 "yield_every or timeout",
             ),
-            (
-                |c| drop(c.consume_fuel(true)),
-                "Config::consume_fuel",
-                "fuel",
-            ),
-            (
-                |c| {
-                    c.async_stack_zeroing(true);
-                },
-                "Config::async_stack_zeroing",
-                "zeroed_stacks",
-            ),
+            (fuel, "Config::consume_fuel", "fuel"),
+            (zeroing, "Config::async_stack_zeroing", "zeroed_stacks"),
         ];
         for (set, config_setting, builder_setting) in cases {
             assert_eq!(
