@@ -95,10 +95,11 @@ impl Slots {
     }
 
     /// The timeout thread: ends the waits at the front of the queue whose deadline passed,
-    /// sleeps until the next one, and leaves once nobody waited for a while.
+    /// sleeps until the next one, and leaves once nobody waited for a while. It only sleeps
+    /// with the lock held since it last looked, so no new waiter's notification is missed.
     fn expire_overdue(self: Arc<Self>) {
-        let mut state = self.lock();
         let mut idle_since = None;
+        let mut state = self.lock();
         loop {
             let now = Instant::now();
             let mut overdue = Vec::new();
@@ -108,6 +109,14 @@ impl Slots {
                 let waiter = state.queue.pop_front().expect("the front was just seen");
                 state.expired.insert(waiter.ticket);
                 overdue.push(waiter.waker);
+            }
+            if !overdue.is_empty() {
+                // Wake outside the lock (a waker may run anything), then look again.
+                drop(state);
+                overdue.into_iter().for_each(Waker::wake);
+                idle_since = None;
+                state = self.lock();
+                continue;
             }
             let sleep = match state.queue.front() {
                 Some(waiter) => {
@@ -125,9 +134,6 @@ impl Slots {
                     }
                 }
             };
-            drop(state);
-            overdue.into_iter().for_each(Waker::wake);
-            state = self.lock();
             state = self
                 .timer
                 .wait_timeout(state, sleep)

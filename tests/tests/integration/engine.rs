@@ -483,3 +483,46 @@ async fn max_stores_makes_room_for_the_allocator_stack() -> wasmtime::Result<()>
     }
     Ok(())
 }
+
+/// What the timeout does not bound, as its documentation says: a host future that is
+/// pending past the deadline keeps the call waiting (the deadline is checked while wasm
+/// runs); the time counts, and the guest is stopped as soon as it runs again.
+#[tokio::test(flavor = "current_thread")]
+async fn the_timeout_is_noticed_when_the_guest_runs_again() -> wasmtime::Result<()> {
+    let engine = AsyncEngine::builder()
+        .timeout(Duration::from_millis(20))
+        .build()?;
+    let mut linker = Linker::new(engine.engine());
+    linker.func_wrap_async0(
+        "env",
+        "wait",
+        |mut caller: Caller<'_, Option<tokio::sync::oneshot::Receiver<()>>>| {
+            let gate = caller.data_mut().take();
+            Box::new(async move {
+                gate.expect("one wait").await.expect("opened");
+            })
+        },
+    )?;
+    let module = Module::new(
+        engine.engine(),
+        r#"(module
+            (import "env" "wait" (func $wait))
+            (func (export "run") (call $wait) (loop $forever (br $forever))))"#,
+    )?;
+    let (open, gate) = tokio::sync::oneshot::channel();
+    let mut store = engine.store(Some(gate));
+    let instance = linker.instantiate_async(&mut store, &module).await?;
+    let run = instance.get_func(&mut store, "run").unwrap();
+    let run = run.get_async().get0::<()>(&store)?;
+    let mut call = Box::pin(run.call(&mut store));
+    assert!(tests::poll_once(&mut call).is_pending());
+    tokio::time::sleep(Duration::from_millis(60)).await; // past the deadline
+    assert!(
+        tests::poll_once(&mut call).is_pending(),
+        "still waiting in the host"
+    );
+    open.send(()).unwrap();
+    let err = call.await.unwrap_err();
+    assert!(err.downcast_ref::<DeadlineExceeded>().is_some(), "{err:?}");
+    Ok(())
+}
