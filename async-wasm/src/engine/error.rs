@@ -57,11 +57,11 @@ pub enum EngineError {
     },
     /// The [`Config`](wasmtime::Config) given to
     /// [`config`](super::AsyncEngineBuilder::config) turns on what the builder owns, and the
-    /// builder was not asked for it: `"Config::epoch_interruption"` (ask with
-    /// `"yield_every"` or `"timeout"`: without them no store would have a deadline, and
-    /// every call would trap), `"Config::consume_fuel"` (ask with `"fuel"`: without it
-    /// every store would start with none) or `"Config::async_stack_zeroing"` (ask with
-    /// `"zeroed_stacks"`).
+    /// builder was not asked for it: `"Config::epoch_interruption"` (with
+    /// `builder_setting` `"yield_every or timeout"`: without them no store would have a
+    /// deadline, and every call would trap), `"Config::consume_fuel"` (`"fuel"`: without it
+    /// every store would start with none) or `"Config::async_stack_zeroing"`
+    /// (`"zeroed_stacks"`).
     OwnedByBuilder {
         /// The `Config` setting.
         config_setting: &'static str,
