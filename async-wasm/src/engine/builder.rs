@@ -65,7 +65,7 @@ pub struct AsyncEngineBuilder {
     allocation: Allocation,
     max_stores: Option<u32>,
     max_waiting: Option<usize>,
-    acquire_timeout: Duration,
+    acquire_timeout: Option<Duration>,
     max_memory_size: Option<usize>,
     stack_size: usize,
     zeroed_stacks: bool,
@@ -112,7 +112,7 @@ impl AsyncEngineBuilder {
             allocation: Allocation::Pooling,
             max_stores: None,
             max_waiting: None,
-            acquire_timeout: DEFAULT_ACQUIRE_TIMEOUT,
+            acquire_timeout: None,
             max_memory_size: None,
             stack_size: 1 << 20,
             zeroed_stacks: false,
@@ -209,8 +209,9 @@ impl AsyncEngineBuilder {
     /// [`AcquireError::QueueFull`](crate::AcquireError::QueueFull). `0` makes
     /// `acquire_store` never wait. No bound unless set: the requests a server admits
     /// bound it, and [`acquire_timeout`](AsyncEngineBuilder::acquire_timeout) bounds how
-    /// long each waits. No effect without a bound on stores (under
-    /// [`Allocation::StackPool`] with no [`max_stores`](AsyncEngineBuilder::max_stores)).
+    /// long each waits. Under [`Allocation::StackPool`] without
+    /// [`max_stores`](AsyncEngineBuilder::max_stores) nothing waits, and `build` refuses
+    /// it ([`EngineError::NotUnder`]).
     ///
     /// # Example
     ///
@@ -225,6 +226,7 @@ impl AsyncEngineBuilder {
     /// unless set, [`Duration::MAX`] for no limit. The wait is also cancel-safe: dropping
     /// it (a timeout of your executor's, a `select!`) gives up its place in the queue. The
     /// timeout runs on a thread of the engine's (`async-wasm-wait`), started while anyone
+    /// waits. Refused, like [`max_waiting`](AsyncEngineBuilder::max_waiting), where nothing
     /// waits.
     ///
     /// # Example
@@ -247,7 +249,7 @@ impl AsyncEngineBuilder {
     /// # wasmtime::Result::<()>::Ok(())
     /// ```
     pub fn acquire_timeout(mut self, timeout: Duration) -> Self {
-        self.acquire_timeout = timeout;
+        self.acquire_timeout = Some(timeout);
         self
     }
 
@@ -503,7 +505,7 @@ impl AsyncEngineBuilder {
             Arc::new(Slots::new(
                 n as usize,
                 self.max_waiting,
-                Some(self.acquire_timeout),
+                Some(self.acquire_timeout.unwrap_or(DEFAULT_ACQUIRE_TIMEOUT)),
             ))
         });
         Ok(AsyncEngine {
@@ -522,15 +524,25 @@ impl AsyncEngineBuilder {
             ("fuel", self.fuel == Some(0)),
             ("yield_every", self.yield_every.is_some_and(|i| i.is_zero())),
             ("timeout", self.timeout.is_some_and(|t| t.is_zero())),
-            ("acquire_timeout", self.acquire_timeout.is_zero()),
+            (
+                "acquire_timeout",
+                self.acquire_timeout.is_some_and(|t| t.is_zero()),
+            ),
         ];
         if let Some((setting, _)) = zero.into_iter().find(|(_, zero)| *zero) {
             return Err(EngineError::Zero { setting });
         }
         if self.allocation == Allocation::StackPool {
+            // Without a bound on stores, nothing ever waits for one.
+            let unbounded = self.max_stores.is_none();
             let pooling_only = [
                 ("max_memory_size", self.max_memory_size.is_some()),
                 ("memory_keep_resident", self.memory_keep_resident.is_some()),
+                ("max_waiting", unbounded && self.max_waiting.is_some()),
+                (
+                    "acquire_timeout",
+                    unbounded && self.acquire_timeout.is_some(),
+                ),
             ];
             if let Some((setting, _)) = pooling_only.into_iter().find(|(_, set)| *set) {
                 return Err(EngineError::NotUnder {

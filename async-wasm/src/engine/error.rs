@@ -47,8 +47,10 @@ pub enum EngineError {
         /// The builder method given zero.
         setting: &'static str,
     },
-    /// A builder setting that the chosen [`Allocation`] has no use for: `"max_memory_size"`
-    /// or `"memory_keep_resident"` under [`Allocation::StackPool`].
+    /// A builder setting that the chosen [`Allocation`] has no use for, under
+    /// [`Allocation::StackPool`]: `"max_memory_size"` or `"memory_keep_resident"`, and,
+    /// without [`max_stores`](super::AsyncEngineBuilder::max_stores) (where nothing waits
+    /// for a store), `"max_waiting"` or `"acquire_timeout"`.
     NotUnder {
         /// The builder method.
         setting: &'static str,
@@ -106,6 +108,10 @@ impl fmt::Display for EngineError {
                     &"max_memory_size" => {
                         "limit memories per store with a wasmtime::ResourceLimiter \
                          (Store::limiter) instead"
+                    }
+                    &"max_waiting" | &"acquire_timeout" => {
+                        "nothing waits for a store without a bound: set max_stores too, or \
+                         remove it"
                     }
                     _ => "remove it, or use Allocation::Pooling",
                 }

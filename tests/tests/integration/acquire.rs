@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use async_wasm::prelude::*;
-use async_wasm::{AcquireError, Allocation, AsyncEngine, PooledStore};
+use async_wasm::{AcquireError, Allocation, AsyncEngine, EngineError, PooledStore};
 use tests::poll_once;
 use wasmtime::{Caller, InstancePre, Linker, Module};
 
@@ -191,13 +191,28 @@ fn a_wait_times_out_and_leaves_no_trace() {
     futures::executor::block_on(check()).unwrap();
 }
 
-/// Without a bound on stores (`Allocation::StackPool`, no `max_stores`) nothing waits.
+/// Without a bound on stores (`Allocation::StackPool`, no `max_stores`) nothing waits, and
+/// the settings of the wait are refused rather than ignored.
 #[test]
 fn an_unbounded_engine_never_waits() -> wasmtime::Result<()> {
-    let engine = AsyncEngine::builder()
-        .allocation(Allocation::StackPool)
-        .max_waiting(0)
-        .build()?;
+    let unbounded = || AsyncEngine::builder().allocation(Allocation::StackPool);
+    for (setting, builder) in [
+        ("max_waiting", unbounded().max_waiting(0)),
+        (
+            "acquire_timeout",
+            unbounded().acquire_timeout(Duration::from_secs(1)),
+        ),
+    ] {
+        let err = builder.build().unwrap_err();
+        assert_eq!(
+            err.downcast_ref::<EngineError>(),
+            Some(&EngineError::NotUnder {
+                setting,
+                allocation: Allocation::StackPool
+            })
+        );
+    }
+    let engine = unbounded().build()?;
     let stores: Vec<_> = (0..100)
         .map(|_| futures::executor::block_on(engine.acquire_store(())))
         .collect::<Result<_, _>>()?;
