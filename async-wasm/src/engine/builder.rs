@@ -177,7 +177,10 @@ impl AsyncEngineBuilder {
     /// what the engine reserves. Under [`Allocation::Pooling`] the default is 1,000, and
     /// the instance, memory and stack slots for all `n` are reserved up front; under
     /// [`Allocation::StackPool`] the default is no bound (the operating system's limits
-    /// decide) and `n` bounds the pool's stacks.
+    /// decide) and `n` bounds the pool's stacks. (Under `Pooling`, the memory, table and
+    /// stack slots number a few more: 32 per CPU, for at most 16 CPUs, so that slots a
+    /// dropped store returned but wasmtime has not yet put back do not fail the store
+    /// admitted in its place. Instances stay at `n`.)
     ///
     /// A store from [`acquire_store`](AsyncEngine::acquire_store) holds a slot from the
     /// start, and waits for one when all are taken. A store from
@@ -598,12 +601,17 @@ impl AsyncEngineBuilder {
     // pooling_tuning`, interleaved rounds; the README has the figures).
     fn pooling_config(&self) -> PoolingAllocationConfig {
         let stores = self.max_stores.unwrap_or(DEFAULT_POOLING_STORES);
+        let in_flight = in_flight_slots();
         let mut pooling = PoolingAllocationConfig::default();
         pooling
             .total_core_instances(stores)
-            .total_memories(stores)
-            .total_tables(stores)
-            .total_stacks(stores.saturating_mul(STACKS_PER_STORE))
+            .total_memories(stores.saturating_add(in_flight))
+            .total_tables(stores.saturating_add(in_flight))
+            .total_stacks(
+                stores
+                    .saturating_add(in_flight)
+                    .saturating_mul(STACKS_PER_STORE),
+            )
             // Reset the pages a guest touched by copying them from the module's image and
             // keep them mapped, instead of dropping them with madvise for the next store to
             // refault: wasmtime's default, 0, is about twice as slow for a guest with memory.
@@ -615,7 +623,7 @@ impl AsyncEngineBuilder {
             // touched) and decommit the rest: 0 is about twice as slow.
             .async_stack_keep_resident(STACK_KEEP_RESIDENT)
             // Release memory 32 slots at a time in one call: 1 (the default) is slower...
-            .decommit_batch_size(32)
+            .decommit_batch_size(DECOMMIT_BATCH as usize)
             // ...which holds slots back until their batch goes; enough warm slots keep those
             // from pushing stores onto cold slots (several times slower when they did).
             .max_unused_warm_slots(stores.max(DEFAULT_WARM_SLOTS));
@@ -631,8 +639,27 @@ impl AsyncEngineBuilder {
 /// it keeps cached in the store until the outer call ends.
 const STACKS_PER_STORE: u32 = 2;
 
+/// Memory, table and stack slots wasmtime's pool has beyond `max_stores`, for those a
+/// dropped store has returned but that are still on their way back to the pool.
+///
+/// wasmtime returns a store's memory and table slots through a decommit queue, sharded
+/// per thread (one shard per CPU, at most 16) and flushed in batches; an allocation that
+/// finds the pool full flushes the shards, but slots another thread is flushing at that
+/// moment are in neither the queue nor the pool. With a pool of exactly `max_stores`
+/// slots, a store that [`acquire_store`](super::AsyncEngine::acquire_store) admitted after
+/// another was dropped then failed now and then on a multi-thread runtime (`maximum
+/// concurrent limit of 50 for memory stripe 0 reached`). One batch per shard more covers
+/// a flush in flight on every shard at once.
+fn in_flight_slots() -> u32 {
+    let shards = std::thread::available_parallelism().map_or(1, |n| n.get().min(16));
+    DECOMMIT_BATCH.saturating_mul(shards as u32)
+}
+
 /// Bytes at the top of a returned stack that zeroing memsets rather than decommits.
 const STACK_KEEP_RESIDENT: usize = 8 << 10;
+
+/// Memory slots released to the operating system in one call.
+const DECOMMIT_BATCH: u32 = 32;
 
 /// wasmtime's default count of warm slots, below which `max_unused_warm_slots` is not set.
 const DEFAULT_WARM_SLOTS: u32 = 100;

@@ -219,3 +219,50 @@ fn an_unbounded_engine_never_waits() -> wasmtime::Result<()> {
     assert_eq!(stores.len(), 100);
     Ok(())
 }
+
+/// Cancellation under load, on a multi-thread runtime: 300 requests against 10 slots, every
+/// other one given up by a timeout of the caller's while it waits or works. Each slot is
+/// back afterwards: ten stores at once without waiting.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelled_requests_under_load_lose_no_slot() -> wasmtime::Result<()> {
+    let engine = AsyncEngine::builder()
+        .max_stores(10)
+        .acquire_timeout(Duration::MAX)
+        .build()?;
+    let pre = pre(&engine, &Arc::new(InUse::default()))?;
+    let requests: Vec<_> = (0..300)
+        .map(|x| {
+            let (engine, pre) = (engine.clone(), pre.clone());
+            tokio::spawn(async move {
+                let request = request(&engine, &pre, x);
+                if x % 2 == 0 {
+                    tokio::time::timeout(Duration::from_micros(500), request)
+                        .await
+                        .ok()
+                } else {
+                    Some(request.await)
+                }
+            })
+        })
+        .collect();
+    let mut completed = 0;
+    for request in requests {
+        if let Some(result) = request.await.unwrap() {
+            result?;
+            completed += 1;
+        }
+    }
+    assert!(
+        completed >= 150,
+        "every request without a timeout completed"
+    );
+    let mut stores = Vec::new();
+    for _ in 0..10 {
+        let mut acquire = Box::pin(engine.acquire_store(()));
+        match poll_once(&mut acquire) {
+            std::task::Poll::Ready(store) => stores.push(store?),
+            std::task::Poll::Pending => panic!("a slot was lost"),
+        }
+    }
+    Ok(())
+}
