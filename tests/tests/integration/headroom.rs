@@ -7,7 +7,7 @@ use async_wasm::data::{DataError, Json};
 use async_wasm::prelude::*;
 use async_wasm::{Allocation, AsyncEngine, AsyncEngineBuilder, EngineError, MIN_HOST_STACK};
 use serde::Deserialize;
-use wasmtime::{Config, Instance, Linker, Module, Trap};
+use wasmtime::{Config, Instance, Linker, Module, Store, Trap};
 
 /// The deepest JSON serde_json decodes: its recursion limit of 128 refuses the 128th level,
 /// with an error, before it costs more stack.
@@ -82,13 +82,13 @@ fn deep_nodes() -> String {
 
 /// One call on a fresh instance: `Ok(depth)` from the host, or the error.
 async fn call(
-    engine: &AsyncEngine,
+    store: &dyn Fn() -> Store<()>,
     linker: &Linker<()>,
     module: &Module,
     json: &str,
     frames: i32,
 ) -> wasmtime::Result<i32> {
-    let mut store = engine.store(());
+    let mut store = store();
     let instance: Instance = linker.instantiate_async(&mut store, module).await?;
     let memory = instance.get_memory(&mut store, "memory").unwrap();
     memory.write(&mut store, 1024, json.as_bytes())?;
@@ -103,7 +103,7 @@ async fn call(
 /// fresh instances: each call that does not overflow wasm's stack decodes the JSON at that
 /// depth, so the last ones decode it with no more than the headroom below them.
 async fn deepest_call(
-    engine: &AsyncEngine,
+    store: &dyn Fn() -> Store<()>,
     linker: &Linker<()>,
     module: &Module,
     json: &str,
@@ -120,13 +120,13 @@ async fn deepest_call(
         }
     };
     let (mut fits, mut overflow) = (0, 1);
-    while !overflows(&call(engine, linker, module, json, overflow).await) {
+    while !overflows(&call(store, linker, module, json, overflow).await) {
         fits = overflow;
         overflow *= 2;
     }
     while overflow - fits > 1 {
         let mid = fits + (overflow - fits) / 2;
-        if overflows(&call(engine, linker, module, json, mid).await) {
+        if overflows(&call(store, linker, module, json, mid).await) {
             overflow = mid;
         } else {
             fits = mid;
@@ -159,14 +159,15 @@ async fn deep_json_at_the_minimum_headroom() -> wasmtime::Result<()> {
             .func_wrap_host("env", "node", node)?;
         for (import, json) in [("value", deep_array()), ("node", deep_nodes())] {
             let module = Module::new(engine.engine(), guest(import))?;
-            let frames = deepest_call(&engine, &linker, &module, &json).await;
+            let store = || engine.store(());
+            let frames = deepest_call(&store, &linker, &module, &json).await;
             assert!(
                 frames > 100,
                 "{allocation:?} {import}: only {frames} frames"
             );
             // One level deeper is serde_json's error, not more stack.
             let deeper = format!("[{}]", deep_array());
-            let err = call(&engine, &linker, &module, &deeper, frames).await;
+            let err = call(&store, &linker, &module, &deeper, frames).await;
             if import == "value" {
                 let err = err.unwrap_err();
                 assert!(err.downcast_ref::<DataError>().is_some(), "{err:#}");
@@ -242,23 +243,10 @@ async fn measure() -> wasmtime::Result<()> {
     linker
         .func_wrap_host("env", "value", value)?
         .func_wrap_host("env", "node", node)?;
+    let store = || Store::new(&engine, ());
     for (import, json) in [("value", deep_array()), ("node", deep_nodes())] {
         let module = Module::new(&engine, guest(import))?;
-        for frames in (0..2_000).step_by(7) {
-            let mut store = wasmtime::Store::new(&engine, ());
-            let instance = linker.instantiate_async(&mut store, &module).await?;
-            let memory = instance.get_memory(&mut store, "memory").unwrap();
-            memory.write(&mut store, 1024, json.as_bytes())?;
-            let run = instance.get_func(&mut store, "run").unwrap();
-            let run = run.get_async().get3::<i32, i32, i32, i32>(&store)?;
-            if run
-                .call(&mut store, 1024, json.len() as i32, frames)
-                .await
-                .is_err()
-            {
-                break; // wasm's stack overflowed
-            }
-        }
+        deepest_call(&store, &linker, &module, &json).await;
     }
     Ok(())
 }
