@@ -60,7 +60,7 @@
 //!   request does not map and unmap a stack each time.
 //! - [`AsyncEngine`]: the recommended per-request setup in one builder: stacks and
 //!   memories from a pool, bounds, cooperative yields and a deadline that stops a spinning
-//!   guest.
+//!   guest; [`acquire_store`](AsyncEngine::acquire_store) waits for a free store slot.
 //! - [`EpochTicker`]: makes guests in long loops yield to the executor.
 //! - [`Local`] and [`LocalFuture`]: `!Send` store data and host futures for single-threaded
 //!   hosts, checked instead of promised.
@@ -128,7 +128,10 @@ mod stack;
 pub mod __private;
 
 pub use async_wasm_macros::async_host;
-pub use engine::{Allocation, AsyncEngine, AsyncEngineBuilder, DeadlineExceeded};
+pub use engine::{
+    AcquireError, Allocation, AsyncEngine, AsyncEngineBuilder, DeadlineExceeded, EngineError,
+    MIN_HOST_STACK, PooledStore,
+};
 pub use epoch::EpochTicker;
 pub use func_ext::FuncExt;
 pub use getter::{AsyncGetter, AsyncTypedFunc};

@@ -395,8 +395,9 @@ impl StackPool {
     /// stack size as its [`async_stack_size`](wasmtime::Config::async_stack_size).
     ///
     /// wasm gets [`max_wasm_stack`](wasmtime::Config::max_wasm_stack) of each stack (512 KiB
-    /// by default) and host functions the rest, so choose a size comfortably above it:
-    /// `Engine::new` fails when the pool's stacks are smaller than `max_wasm_stack`.
+    /// by default) and host functions the rest, which [`StackPool::engine`] requires to be
+    /// at least [`MIN_HOST_STACK`](crate::MIN_HOST_STACK); `Engine::new` itself only fails
+    /// when the pool's stacks are smaller than `max_wasm_stack`.
     ///
     /// A `Config` has no getter for its allocation strategy, so this cannot see whether
     /// `config` uses the pooling allocator, which ignores custom stacks: the pool would be
@@ -439,15 +440,18 @@ impl StackPool {
     /// # Errors
     ///
     /// Those of [`configure`](StackPool::configure); [`StackPoolError::PoolingAllocator`]
-    /// when `config` uses the pooling allocator, which would leave the pool unused; and
-    /// those of [`Engine::new`](wasmtime::Engine::new), with
-    /// [`StackPoolError::MaxWasmStack`] added as context when the pool's stack size is what
-    /// made it fail.
+    /// when `config` uses the pooling allocator, which would leave the pool unused;
+    /// [`EngineError::HostStackTooSmall`](crate::EngineError::HostStackTooSmall) when the
+    /// pool's stacks leave host functions less than [`MIN_HOST_STACK`](crate::MIN_HOST_STACK)
+    /// beyond `config`'s [`max_wasm_stack`](wasmtime::Config::max_wasm_stack); and those of
+    /// [`Engine::new`](wasmtime::Engine::new), with that error and
+    /// [`StackPoolError::MaxWasmStack`] added as context when `max_wasm_stack` does not fit
+    /// in the pool's stacks at all.
     ///
     /// # Example
     ///
     /// ```
-    /// use async_wasm::{StackPool, StackPoolError};
+    /// use async_wasm::{EngineError, StackPool, StackPoolError};
     /// use wasmtime::Config;
     ///
     /// # #[cfg(unix)] {
@@ -458,6 +462,12 @@ impl StackPool {
     ///     err.downcast_ref::<StackPoolError>(),
     ///     Some(StackPoolError::MaxWasmStack { .. })
     /// ));
+    /// // 512 KiB for wasm (the default) leaves host functions too little of 640 KiB.
+    /// let err = StackPool::new(640 << 10).engine(&Config::new()).unwrap_err();
+    /// assert_eq!(
+    ///     err.downcast_ref::<EngineError>(),
+    ///     Some(&EngineError::HostStackTooSmall { stack_size: 640 << 10, max_wasm_stack: 512 << 10 })
+    /// );
     /// # }
     /// # wasmtime::Result::<()>::Ok(())
     /// ```
@@ -469,20 +479,19 @@ impl StackPool {
             Err(err) => {
                 // Only on this error path: if the same config makes an engine with stacks
                 // too large for anything to outgrow, the pool's stack size was the cause.
-                // (With the pooling allocator that size fails too, so it is never blamed.)
-                config.async_stack_size(usize::MAX);
-                return Err(if wasmtime::Engine::new(&config).is_ok() {
-                    err.context(StackPoolError::MaxWasmStack {
-                        stack_size: self.shared.stack_size,
-                    })
-                } else {
-                    err
+                let stack_size = self.shared.stack_size;
+                return Err(match crate::engine::explain_headroom(&config, stack_size) {
+                    Some(headroom) => err
+                        .context(StackPoolError::MaxWasmStack { stack_size })
+                        .context(headroom),
+                    None => err,
                 });
             }
         };
         if engine.pooling_allocator_metrics().is_some() {
             return Err(StackPoolError::PoolingAllocator.into());
         }
+        crate::engine::check_headroom(&engine)?;
         Ok(engine)
     }
 

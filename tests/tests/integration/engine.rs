@@ -6,10 +6,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use async_wasm::prelude::*;
-use async_wasm::{Allocation, AsyncEngine, DeadlineExceeded};
+use async_wasm::{Allocation, AsyncEngine, AsyncEngineBuilder, DeadlineExceeded, EngineError};
 use tests::c_guests::DATA_GUEST;
 use tests::{instantiate_reactor, pending};
-use wasmtime::{Caller, Linker, Module, Trap};
+use wasmtime::{Caller, Config, Linker, Module, Trap};
 
 const SPIN: &str = r#"(module
     (import "env" "tick" (func $tick))
@@ -108,6 +108,158 @@ fn a_stack_too_small_for_wasm_is_a_clear_error() {
     assert!(err.to_string().contains("ResourceLimiter"), "{err}");
 }
 
+fn refused(builder: AsyncEngineBuilder) -> EngineError {
+    let err = builder.build().unwrap_err();
+    err.downcast_ref::<EngineError>()
+        .unwrap_or_else(|| panic!("not an EngineError: {err:?}"))
+        .clone()
+}
+
+/// Each setting has one behaviour: what would be ignored (a pooling setting under
+/// `StackPool`) or would refuse every store (a zero) is an error of its own.
+#[test]
+fn settings_without_an_effect_are_refused() {
+    use std::time::Duration as D;
+    let stack_pool = || AsyncEngine::builder().allocation(Allocation::StackPool);
+    for setting in ["max_memory_size", "memory_keep_resident"] {
+        let builder = match setting {
+            "max_memory_size" => stack_pool().max_memory_size(1 << 20),
+            _ => stack_pool().memory_keep_resident(16 << 10),
+        };
+        assert_eq!(
+            refused(builder),
+            EngineError::NotUnder {
+                setting,
+                allocation: Allocation::StackPool
+            }
+        );
+    }
+    let zeros = [
+        ("max_stores", AsyncEngine::builder().max_stores(0)),
+        ("fuel", AsyncEngine::builder().fuel(0)),
+        ("yield_every", AsyncEngine::builder().yield_every(D::ZERO)),
+        ("timeout", AsyncEngine::builder().timeout(D::ZERO)),
+        (
+            "acquire_timeout",
+            AsyncEngine::builder().acquire_timeout(D::ZERO),
+        ),
+    ];
+    for (setting, builder) in zeros {
+        assert_eq!(refused(builder), EngineError::Zero { setting });
+    }
+    // Under Pooling, both are its own settings.
+    AsyncEngine::builder()
+        .max_stores(2)
+        .memory_keep_resident(16 << 10)
+        .max_memory_size(1 << 20)
+        .build()
+        .unwrap();
+}
+
+type Set = fn(&mut Config);
+
+fn epochs(config: &mut Config) {
+    config.epoch_interruption(true);
+}
+
+fn fuel(config: &mut Config) {
+    config.consume_fuel(true);
+}
+
+fn zeroing(config: &mut Config) {
+    config.async_stack_zeroing(true);
+}
+
+/// A `Config` that turns on what the builder owns was silently overridden (epochs) or left
+/// every store without what it needs (fuel): refused unless the builder was asked for the
+/// same, on both allocations.
+#[test]
+fn a_config_cannot_turn_on_what_the_builder_owns() {
+    for allocation in [Allocation::Pooling, Allocation::StackPool] {
+        let with = |set: Set| {
+            let mut config = Config::new();
+            set(&mut config);
+            AsyncEngine::builder()
+                .allocation(allocation)
+                .max_stores(2)
+                .config(config)
+        };
+        let cases: [(Set, &str, &str); 3] = [
+            (
+                epochs,
+                "Config::epoch_interruption",
+                "yield_every or timeout",
+            ),
+            (fuel, "Config::consume_fuel", "fuel"),
+            (zeroing, "Config::async_stack_zeroing", "zeroed_stacks"),
+        ];
+        for (set, config_setting, builder_setting) in cases {
+            assert_eq!(
+                refused(with(set)),
+                EngineError::OwnedByBuilder {
+                    config_setting,
+                    builder_setting
+                },
+                "{allocation:?}"
+            );
+        }
+        // Asked of the builder too, the same setting is no conflict.
+        with(cases[0].0)
+            .timeout(Duration::from_secs(1))
+            .build()
+            .unwrap();
+        with(cases[1].0).fuel(1_000).build().unwrap();
+        with(cases[2].0).zeroed_stacks(true).build().unwrap();
+    }
+}
+
+/// Fuel: every store starts with the builder's amount, and a guest that uses it up traps
+/// with `OutOfFuel`; the next store starts full again.
+#[tokio::test(flavor = "current_thread")]
+async fn fuel_bounds_a_guests_work() -> wasmtime::Result<()> {
+    let engine = AsyncEngine::builder().fuel(100_000).build()?;
+    let module = Module::new(engine.engine(), SPIN)?;
+    let mut linker = Linker::new(engine.engine());
+    linker.func_wrap("env", "tick", || {})?;
+    for _ in 0..2 {
+        let mut store = engine.acquire_store(()).await?;
+        assert_eq!(store.get_fuel()?, 100_000);
+        let instance = linker.instantiate_async(&mut store, &module).await?;
+        let spin = instance.get_func(&mut store, "spin").unwrap();
+        let err = spin
+            .get_async()
+            .get0::<()>(&store)?
+            .call(&mut store)
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err.downcast_ref::<Trap>(),
+            Some(&Trap::OutOfFuel),
+            "{err:?}"
+        );
+    }
+    Ok(())
+}
+
+/// `restart_timeout` sets only its own engine's stores.
+#[test]
+fn restart_timeout_refuses_a_store_of_another_engine() -> wasmtime::Result<()> {
+    let engine = AsyncEngine::builder()
+        .timeout(Duration::from_secs(1))
+        .build()?;
+    let other = AsyncEngine::builder()
+        .timeout(Duration::from_secs(1))
+        .build()?;
+    let mut store = other.store(());
+    assert_eq!(
+        engine.restart_timeout(&mut store),
+        Err(EngineError::ForeignStore)
+    );
+    let mut own = engine.store(());
+    engine.restart_timeout(&mut own)?;
+    Ok(())
+}
+
 /// A spinning guest gives its thread back every tick: a sibling task on the same
 /// current-thread runtime finishes while the guest still spins. (By hand, epochs without a
 /// running clock hung the thread for good.)
@@ -202,7 +354,7 @@ async fn restart_timeout_gives_a_long_lived_store_its_time_back() -> wasmtime::R
     let err = spin.call(&mut store).await.unwrap_err();
     assert!(err.downcast_ref::<DeadlineExceeded>().is_some(), "{err:?}");
 
-    engine.restart_timeout(&mut store);
+    engine.restart_timeout(&mut store)?;
     *store.data_mut() = 0;
     let instance = linker.instantiate_async(&mut store, &module).await?;
     let spin = instance.get_func(&mut store, "spin").unwrap();
@@ -236,6 +388,11 @@ async fn stores_from_the_engine_run_a_reactors_initialize() -> wasmtime::Result<
 
     let mut store = engine.store(());
     instantiate_reactor(&mut store, &linker, &module).await?;
+
+    // The way out for a store made by hand: the engine sets its deadline.
+    let mut by_hand = wasmtime::Store::new(engine.engine(), ());
+    engine.restart_timeout(&mut by_hand)?;
+    instantiate_reactor(&mut by_hand, &linker, &module).await?;
     Ok(())
 }
 
@@ -324,5 +481,48 @@ async fn max_stores_makes_room_for_the_allocator_stack() -> wasmtime::Result<()>
     for call in calls {
         assert_eq!(call.await?, (6 << 32) | 1024, "\"hi you\" at 1024");
     }
+    Ok(())
+}
+
+/// What the timeout does not bound, as its documentation says: a host future that is
+/// pending past the deadline keeps the call waiting (the deadline is checked while wasm
+/// runs); the time counts, and the guest is stopped as soon as it runs again.
+#[tokio::test(flavor = "current_thread")]
+async fn the_timeout_is_noticed_when_the_guest_runs_again() -> wasmtime::Result<()> {
+    let engine = AsyncEngine::builder()
+        .timeout(Duration::from_millis(20))
+        .build()?;
+    let mut linker = Linker::new(engine.engine());
+    linker.func_wrap_async0(
+        "env",
+        "wait",
+        |mut caller: Caller<'_, Option<tokio::sync::oneshot::Receiver<()>>>| {
+            let gate = caller.data_mut().take();
+            Box::new(async move {
+                gate.expect("one wait").await.expect("opened");
+            })
+        },
+    )?;
+    let module = Module::new(
+        engine.engine(),
+        r#"(module
+            (import "env" "wait" (func $wait))
+            (func (export "run") (call $wait) (loop $forever (br $forever))))"#,
+    )?;
+    let (open, gate) = tokio::sync::oneshot::channel();
+    let mut store = engine.store(Some(gate));
+    let instance = linker.instantiate_async(&mut store, &module).await?;
+    let run = instance.get_func(&mut store, "run").unwrap();
+    let run = run.get_async().get0::<()>(&store)?;
+    let mut call = Box::pin(run.call(&mut store));
+    assert!(tests::poll_once(&mut call).is_pending());
+    tokio::time::sleep(Duration::from_millis(60)).await; // past the deadline
+    assert!(
+        tests::poll_once(&mut call).is_pending(),
+        "still waiting in the host"
+    );
+    open.send(()).unwrap();
+    let err = call.await.unwrap_err();
+    assert!(err.downcast_ref::<DeadlineExceeded>().is_some(), "{err:?}");
     Ok(())
 }

@@ -3,6 +3,7 @@
 //! test-linking time. `guard.rs` and `ticker.rs` stay binaries of their own: one re-runs
 //! itself as a child process, the other counts the threads of its process.
 
+mod acquire;
 mod arity;
 mod async_host;
 mod async_host_edges;
@@ -14,6 +15,7 @@ mod data;
 mod engine;
 mod errors;
 mod executors;
+mod headroom;
 mod local;
 mod pool;
 mod scale;
