@@ -12,6 +12,8 @@ mod callback;
 mod cancel;
 mod data;
 mod engine;
+mod extism;
+mod extism_hostile;
 mod errors;
 mod executors;
 mod local;
