@@ -206,7 +206,10 @@ impl fmt::Display for ExtismError {
             ExtismError::Kernel {
                 function,
                 violation,
-            } => write!(f, "the plugin misused the Extism kernel in `{function}`: {violation}"),
+            } => write!(
+                f,
+                "the plugin misused the Extism kernel in `{function}`: {violation}"
+            ),
             ExtismError::Limit {
                 limit,
                 requested,

@@ -22,7 +22,10 @@ fn broke(function: &'static str) -> impl FnOnce(Violation) -> wasmtime::Error {
 pub(crate) fn add_to_linker(linker: &mut Linker<PluginState>) -> wasmtime::Result<()> {
     linker.func_wrap(ENV, "alloc", |mut cx: Cx<'_>, n: u64| {
         let state = cx.data_mut();
-        state.memory.alloc(n).map_err(|err| state.memory_full(err).into())
+        state
+            .memory
+            .alloc(n)
+            .map_err(|err| state.memory_full(err).into())
     })?;
     linker.func_wrap(ENV, "free", |mut cx: Cx<'_>, handle: u64| {
         cx.data_mut().memory.free(handle)
@@ -42,7 +45,10 @@ pub(crate) fn add_to_linker(linker: &mut Linker<PluginState>) -> wasmtime::Resul
             .map_err(broke("load_u8"))
     })?;
     linker.func_wrap(ENV, "load_u64", |mut cx: Cx<'_>, addr: u64| {
-        cx.data_mut().memory.load_u64(addr).map_err(broke("load_u64"))
+        cx.data_mut()
+            .memory
+            .load_u64(addr)
+            .map_err(broke("load_u64"))
     })?;
     linker.func_wrap(ENV, "store_u8", |mut cx: Cx<'_>, addr: u64, value: u32| {
         // The import's `u8` travels as an i32: its low byte is the value.
@@ -84,8 +90,12 @@ pub(crate) fn add_to_linker(linker: &mut Linker<PluginState>) -> wasmtime::Resul
             .output_set(addr, len)
             .map_err(broke("output_set"))
     })?;
-    linker.func_wrap(ENV, "output_length", |cx: Cx<'_>| cx.data().memory.output().1)?;
-    linker.func_wrap(ENV, "output_offset", |cx: Cx<'_>| cx.data().memory.output().0)?;
+    linker.func_wrap(ENV, "output_length", |cx: Cx<'_>| {
+        cx.data().memory.output().1
+    })?;
+    linker.func_wrap(ENV, "output_offset", |cx: Cx<'_>| {
+        cx.data().memory.output().0
+    })?;
     linker.func_wrap(ENV, "error_set", |mut cx: Cx<'_>, handle: u64| {
         cx.data_mut()
             .memory

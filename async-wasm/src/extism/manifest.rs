@@ -400,7 +400,11 @@ impl core::fmt::Display for ManifestError {
                 "the wasm module's SHA-256 is {found}, not the manifest's {expected}"
             ),
             ManifestError::Read { path, message } => {
-                write!(f, "cannot read the wasm module {}: {message}", path.display())
+                write!(
+                    f,
+                    "cannot read the wasm module {}: {message}",
+                    path.display()
+                )
             }
             ManifestError::Unsupported { field, reason } => {
                 write!(f, "the manifest's `{field}` is not supported: {reason}")

@@ -435,7 +435,10 @@ impl CompiledPlugin {
         &self.inner.manifest
     }
 
-    async fn instantiate_with(&self, vars: Vars) -> wasmtime::Result<(Store<PluginState>, Instance)> {
+    async fn instantiate_with(
+        &self,
+        vars: Vars,
+    ) -> wasmtime::Result<(Store<PluginState>, Instance)> {
         let inner = &self.inner;
         let mut state = PluginState::new(Arc::clone(&inner.shared));
         state.vars = vars;
@@ -547,7 +550,14 @@ impl Plugin {
             self.compiled.inner.engine.restart_timeout(&mut self.store);
         }
         self.stale = true;
-        let result = run(&self.compiled.inner, &mut self.store, self.instance, export, input).await;
+        let result = run(
+            &self.compiled.inner,
+            &mut self.store,
+            self.instance,
+            export,
+            input,
+        )
+        .await;
         self.stale = result.as_ref().is_err_and(|err| !returned_normally(err));
         result
     }

@@ -52,7 +52,10 @@ impl PluginState {
     pub(crate) fn memory_full(&self, err: AllocError) -> ExtismError {
         ExtismError::Limit {
             limit: Limit::Memory,
-            requested: err.requested.saturating_add(err.in_use).saturating_add(self.linear_bytes),
+            requested: err
+                .requested
+                .saturating_add(err.in_use)
+                .saturating_add(self.linear_bytes),
             max: self.shared.max_memory_bytes,
         }
     }

@@ -199,7 +199,10 @@ fn plugin_errors_carry_message_and_code() {
             err.to_string(),
             "the plugin returned an error (code 3): failed on purpose"
         );
-        let err = plugin.call::<_, String>("fail_code_only", "").await.unwrap_err();
+        let err = plugin
+            .call::<_, String>("fail_code_only", "")
+            .await
+            .unwrap_err();
         assert_eq!(
             extism_error(&err),
             &ExtismError::Plugin {
@@ -208,14 +211,34 @@ fn plugin_errors_carry_message_and_code() {
             }
         );
         // A message fails the call even with code 0, as in Extism.
-        let err = plugin.call::<_, String>("fail_message_only", "").await.unwrap_err();
-        assert!(matches!(extism_error(&err), ExtismError::Plugin { code: 0, .. }));
-        let err = plugin.call::<_, String>("config", "absent").await.unwrap_err();
-        assert!(matches!(extism_error(&err), ExtismError::Plugin { code: 2, message: None }));
+        let err = plugin
+            .call::<_, String>("fail_message_only", "")
+            .await
+            .unwrap_err();
+        assert!(matches!(
+            extism_error(&err),
+            ExtismError::Plugin { code: 0, .. }
+        ));
+        let err = plugin
+            .call::<_, String>("config", "absent")
+            .await
+            .unwrap_err();
+        assert!(matches!(
+            extism_error(&err),
+            ExtismError::Plugin {
+                code: 2,
+                message: None
+            }
+        ));
 
         let err = plugin.call::<_, String>("nope", "").await.unwrap_err();
-        assert!(matches!(extism_error(&err), ExtismError::MissingExport { name } if name == "nope"));
-        let err = plugin.call::<_, String>("not_a_plugin_fn", "").await.unwrap_err();
+        assert!(
+            matches!(extism_error(&err), ExtismError::MissingExport { name } if name == "nope")
+        );
+        let err = plugin
+            .call::<_, String>("not_a_plugin_fn", "")
+            .await
+            .unwrap_err();
         assert!(matches!(extism_error(&err), ExtismError::ExportType { .. }));
         // A plugin error is a normal return: the long-lived instance carries on.
         let mut session = plugin.instantiate().await.unwrap();
@@ -299,7 +322,10 @@ async fn host_functions_of_every_shape() {
     let manifest = Manifest::new([host_fn_plugin().into_bytes()]).with_config_key("name", "p");
     let plugin = host_fn_builder(manifest).build(&engine).unwrap();
 
-    let out: Json<serde_json::Value> = plugin.call("lookup", Json(Key { key: "ab".into() })).await.unwrap();
+    let out: Json<serde_json::Value> = plugin
+        .call("lookup", Json(Key { key: "ab".into() }))
+        .await
+        .unwrap();
     assert_eq!(out.0, serde_json::json!({ "value": "abab" }));
     let input: Vec<u8> = [40i64.to_le_bytes(), 2i64.to_le_bytes()].concat();
     assert_eq!(plugin.call::<_, i64>("add", input).await.unwrap(), 42);
@@ -315,14 +341,23 @@ async fn host_functions_of_every_shape() {
     assert!(err.downcast_ref::<Unavailable>().is_some(), "{err:?}");
     assert!(format!("{err:#}").contains("host function `broken` failed"));
     // Bad JSON for a Json parameter: a typed error naming the function and parameter.
-    let err = plugin.call::<_, String>("lookup", "not json").await.unwrap_err();
+    let err = plugin
+        .call::<_, String>("lookup", "not json")
+        .await
+        .unwrap_err();
     assert!(matches!(
         extism_error(&err),
         ExtismError::Data { site: async_wasm::extism::DataSite::Param { function, index: 0 }, .. } if function == "lookup"
     ));
     // A number of the wrong size.
-    let err = plugin.call::<_, i64>("add", vec![1u8; 12]).await.unwrap_err();
-    assert!(matches!(extism_error(&err), ExtismError::Kernel { .. } | ExtismError::Data { .. }));
+    let err = plugin
+        .call::<_, i64>("add", vec![1u8; 12])
+        .await
+        .unwrap_err();
+    assert!(matches!(
+        extism_error(&err),
+        ExtismError::Kernel { .. } | ExtismError::Data { .. }
+    ));
     // The long-lived plugin got a fresh instance after the failed call, same id.
     let id = session.id();
     assert!(session.call::<_, String>("broken", "x").await.is_err());
@@ -380,7 +415,9 @@ fn local_host_functions() {
         })
         .build(&engine())
         .unwrap();
-    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
     let local = tokio::task::LocalSet::new();
     local.block_on(&rt, async {
         let out: String = plugin.call("shout", "a").await.unwrap();
@@ -414,7 +451,11 @@ fn cancelled_calls_leave_a_usable_plugin_with_its_vars() {
             futures::pin_mut!(call);
             assert!(futures::poll!(call.as_mut()).is_pending());
         }
-        assert_eq!(dropped.dropped(), 1, "the host function's future was dropped");
+        assert_eq!(
+            dropped.dropped(),
+            1,
+            "the host function's future was dropped"
+        );
         assert_eq!(session.call::<_, u64>("vars", "").await.unwrap(), 2);
     });
 }
@@ -425,7 +466,10 @@ fn timeout_ms_stops_a_spinning_plugin() {
         .yield_every(Duration::from_millis(1))
         .build()
         .unwrap();
-    let plugin = compiled(&engine, basic_manifest().with_timeout(Duration::from_millis(30)));
+    let plugin = compiled(
+        &engine,
+        basic_manifest().with_timeout(Duration::from_millis(30)),
+    );
     futures::executor::block_on(async {
         let mut session = plugin.instantiate().await.unwrap();
         let err = session.call::<_, String>("spin", "").await.unwrap_err();
@@ -435,7 +479,10 @@ fn timeout_ms_stops_a_spinning_plugin() {
                 timeout: Duration::from_millis(30)
             }
         );
-        assert_eq!(session.call::<_, String>("echo", "next").await.unwrap(), "next");
+        assert_eq!(
+            session.call::<_, String>("echo", "next").await.unwrap(),
+            "next"
+        );
     });
 }
 
@@ -448,7 +495,11 @@ fn max_pages_bounds_linear_memory_too() {
     let err = futures::executor::block_on(plugin.call::<_, String>("run", "")).unwrap_err();
     assert!(matches!(
         extism_error(&err),
-        ExtismError::Limit { limit: Limit::Memory, max: 131072, .. }
+        ExtismError::Limit {
+            limit: Limit::Memory,
+            max: 131072,
+            ..
+        }
     ));
 }
 
@@ -464,10 +515,16 @@ fn manifests_from_json_files_and_hashes() {
     use sha2_hex::hex_sha256;
     let good = Manifest::new([Wasm::file(&path).with_hash(hex_sha256(wat.as_bytes()))]);
     let plugin = CompiledPlugin::builder(good).build(&engine).unwrap();
-    assert_eq!(futures::executor::block_on(plugin.call::<_, String>("run", "")).unwrap(), "");
+    assert_eq!(
+        futures::executor::block_on(plugin.call::<_, String>("run", "")).unwrap(),
+        ""
+    );
     let bad = Manifest::new([Wasm::file(&path).with_hash("00")]);
     let err = CompiledPlugin::builder(bad).build(&engine).unwrap_err();
-    assert!(matches!(err.downcast_ref::<ManifestError>(), Some(ManifestError::HashMismatch { .. })));
+    assert!(matches!(
+        err.downcast_ref::<ManifestError>(),
+        Some(ManifestError::HashMismatch { .. })
+    ));
     let json = format!(
         r#"{{"wasm": [{{"path": {:?}}}], "config": {{"k": "v"}}, "allowed_paths": {{}}}}"#,
         path
@@ -477,7 +534,10 @@ fn manifests_from_json_files_and_hashes() {
     CompiledPlugin::builder(manifest).build(&engine).unwrap();
     let url = Manifest::from_json(r#"{"wasm": [{"url": "https://example.com/p.wasm"}]}"#).unwrap();
     let err = CompiledPlugin::builder(url).build(&engine).unwrap_err();
-    assert!(matches!(err.downcast_ref::<ManifestError>(), Some(ManifestError::Unsupported { .. })));
+    assert!(matches!(
+        err.downcast_ref::<ManifestError>(),
+        Some(ManifestError::Unsupported { .. })
+    ));
     assert!(Manifest::from_json(r#"{"wasm": [], "unknown": 1}"#).is_err());
     std::fs::remove_dir_all(dir).ok();
 }
@@ -514,7 +574,10 @@ fn wasi_output_is_captured() {
             (i32.const 0)))"#;
     let (stdout, stderr) = (CapturedOutput::new(1024), CapturedOutput::new(1024));
     let plugin = CompiledPlugin::builder(Manifest::new([wat.as_bytes()]))
-        .wasi_output(WasiOutput::Capture(stdout.clone()), WasiOutput::Capture(stderr.clone()))
+        .wasi_output(
+            WasiOutput::Capture(stdout.clone()),
+            WasiOutput::Capture(stderr.clone()),
+        )
         .build(&engine())
         .unwrap();
     tokio::runtime::Builder::new_current_thread()
@@ -525,7 +588,11 @@ fn wasi_output_is_captured() {
     assert_eq!(stdout.contents(), b"printed\n");
     assert_eq!(stderr.contents(), b"printed\n");
     // Without WASI, such a plugin does not link.
-    assert!(CompiledPlugin::builder(Manifest::new([wat.as_bytes()])).build(&engine()).is_err());
+    assert!(
+        CompiledPlugin::builder(Manifest::new([wat.as_bytes()]))
+            .build(&engine())
+            .is_err()
+    );
 }
 
 #[test]

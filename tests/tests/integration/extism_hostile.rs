@@ -84,11 +84,17 @@ fn fails_with(export: &str, input: &str, check: impl Fn(&ExtismError)) {
             .downcast_ref::<ExtismError>()
             .unwrap_or_else(|| panic!("{export}: not an ExtismError: {err:?}"));
         check(typed);
-        assert_eq!(plugin.call::<_, String>("echo", "next").await.unwrap(), "next");
+        assert_eq!(
+            plugin.call::<_, String>("echo", "next").await.unwrap(),
+            "next"
+        );
 
         let mut session = plugin.instantiate().await.unwrap();
         assert!(session.call::<_, Vec<u8>>(export, input).await.is_err());
-        assert_eq!(session.call::<_, String>("echo", "next").await.unwrap(), "next");
+        assert_eq!(
+            session.call::<_, String>("echo", "next").await.unwrap(),
+            "next"
+        );
     });
 }
 
@@ -112,14 +118,22 @@ fn a_handle_never_allocated() {
 #[test]
 fn a_freed_handle() {
     fails_with("load_freed", "", |err| {
-        assert!(matches!(err, ExtismError::Kernel { function, violation: Violation::OutsideBlock { len: 1, .. } } if function == "load_u8"))
+        assert!(
+            matches!(err, ExtismError::Kernel { function, violation: Violation::OutsideBlock { len: 1, .. } } if function == "load_u8")
+        )
     });
 }
 
 #[test]
 fn a_load_past_a_blocks_end() {
     fails_with("load_past_block", "", |err| {
-        assert!(matches!(err, ExtismError::Kernel { violation: Violation::OutsideBlock { len: 8, .. }, .. }))
+        assert!(matches!(
+            err,
+            ExtismError::Kernel {
+                violation: Violation::OutsideBlock { len: 8, .. },
+                ..
+            }
+        ))
     });
 }
 
@@ -128,7 +142,13 @@ fn a_store_past_extism_memory() {
     fails_with(
         "store_past_memory",
         "",
-        kernel("store_u64", Violation::OutsideBlock { addr: u64::MAX - 15, len: 8 }),
+        kernel(
+            "store_u64",
+            Violation::OutsideBlock {
+                addr: u64::MAX - 15,
+                len: 8,
+            },
+        ),
     );
 }
 
@@ -139,7 +159,11 @@ fn an_input_load_past_the_input() {
         "short",
         kernel(
             "input_load_u64",
-            Violation::OutsideInput { offset: 0, len: 8, input_len: 5 },
+            Violation::OutsideInput {
+                offset: 0,
+                len: 8,
+                input_len: 5,
+            },
         ),
     );
 }
@@ -147,21 +171,35 @@ fn an_input_load_past_the_input() {
 #[test]
 fn output_set_of_a_range_that_is_not_a_block() {
     fails_with("output_not_a_block", "", |err| {
-        assert!(matches!(err, ExtismError::Kernel { violation: Violation::RangeNotInBlock { len: 64, .. }, .. }))
+        assert!(matches!(
+            err,
+            ExtismError::Kernel {
+                violation: Violation::RangeNotInBlock { len: 64, .. },
+                ..
+            }
+        ))
     });
 }
 
 #[test]
 fn an_alloc_of_2_pow_63() {
     fails_with("alloc_huge", "", |err| {
-        assert!(matches!(err, ExtismError::Limit { limit: Limit::Memory, max, .. } if *max == 32 * 65536))
+        assert!(
+            matches!(err, ExtismError::Limit { limit: Limit::Memory, max, .. } if *max == 32 * 65536)
+        )
     });
 }
 
 #[test]
 fn allocating_forever_stops_at_the_bound() {
     fails_with("alloc_forever", "", |err| {
-        assert!(matches!(err, ExtismError::Limit { limit: Limit::Memory, .. }))
+        assert!(matches!(
+            err,
+            ExtismError::Limit {
+                limit: Limit::Memory,
+                ..
+            }
+        ))
     });
 }
 
@@ -170,7 +208,13 @@ fn a_var_key_that_is_not_utf8() {
     fails_with(
         "var_key_not_utf8",
         "",
-        kernel("var_set", Violation::NotUtf8 { what: "var key", valid_up_to: 0 }),
+        kernel(
+            "var_set",
+            Violation::NotUtf8 {
+                what: "var key",
+                valid_up_to: 0,
+            },
+        ),
     );
 }
 
@@ -179,22 +223,48 @@ fn a_config_key_that_is_not_utf8() {
     fails_with(
         "config_key_not_utf8",
         "",
-        kernel("config_get", Violation::NotUtf8 { what: "config key", valid_up_to: 0 }),
+        kernel(
+            "config_get",
+            Violation::NotUtf8 {
+                what: "config key",
+                valid_up_to: 0,
+            },
+        ),
     );
 }
 
 #[test]
 fn a_var_over_its_limit() {
     fails_with(&"var_sized", &"x".repeat(2000), |err| {
-        assert_eq!(err, &ExtismError::Limit { limit: Limit::Vars, requested: 2001, max: 1024 })
+        assert_eq!(
+            err,
+            &ExtismError::Limit {
+                limit: Limit::Vars,
+                requested: 2001,
+                max: 1024
+            }
+        )
     });
     // Within the limit it is kept; 0 disables vars.
     futures::executor::block_on(async {
         let mut session = compiled(1024).instantiate().await.unwrap();
-        session.call::<_, String>("var_sized", "x".repeat(100)).await.unwrap();
+        session
+            .call::<_, String>("var_sized", "x".repeat(100))
+            .await
+            .unwrap();
         assert_eq!(session.var("k").map(<[u8]>::len), Some(100));
-        let err = compiled(0).call::<_, String>("var_sized", "x").await.unwrap_err();
-        assert!(matches!(err.downcast_ref(), Some(ExtismError::Limit { limit: Limit::Vars, max: 0, .. })));
+        let err = compiled(0)
+            .call::<_, String>("var_sized", "x")
+            .await
+            .unwrap_err();
+        assert!(matches!(
+            err.downcast_ref(),
+            Some(ExtismError::Limit {
+                limit: Limit::Vars,
+                max: 0,
+                ..
+            })
+        ));
     });
 }
 
@@ -205,7 +275,13 @@ fn a_plugin_that_never_sets_output() {
     futures::executor::block_on(async {
         assert_eq!(plugin.call::<_, String>("no_output", "").await.unwrap(), "");
         let err = plugin.call::<_, i64>("no_output", "").await.unwrap_err();
-        assert!(matches!(err.downcast_ref(), Some(ExtismError::Data { site: DataSite::Output, .. })));
+        assert!(matches!(
+            err.downcast_ref(),
+            Some(ExtismError::Data {
+                site: DataSite::Output,
+                ..
+            })
+        ));
     });
 }
 
@@ -231,17 +307,37 @@ fn error_set_of_a_handle_that_is_not_a_block() {
 fn free_and_length_of_made_up_handles_get_extisms_answers() {
     let plugin = compiled(1024);
     futures::executor::block_on(async {
-        assert_eq!(plugin.call::<_, String>("free_made_up", "still here").await.unwrap(), "still here");
-        assert_eq!(plugin.call::<_, u64>("length_made_up", "").await.unwrap(), 0);
+        assert_eq!(
+            plugin
+                .call::<_, String>("free_made_up", "still here")
+                .await
+                .unwrap(),
+            "still here"
+        );
+        assert_eq!(
+            plugin.call::<_, u64>("length_made_up", "").await.unwrap(),
+            0
+        );
     });
 }
 
 #[test]
 fn http_is_refused_and_bad_requests_are_typed() {
     fails_with("http", r#"{"url": "http://127.0.0.1:1/"}"#, |err| {
-        assert_eq!(err, &ExtismError::HttpNotEnabled { url: "http://127.0.0.1:1/".into() })
+        assert_eq!(
+            err,
+            &ExtismError::HttpNotEnabled {
+                url: "http://127.0.0.1:1/".into()
+            }
+        )
     });
     fails_with("http", "not json", |err| {
-        assert!(matches!(err, ExtismError::Kernel { violation: Violation::Json { .. }, .. }))
+        assert!(matches!(
+            err,
+            ExtismError::Kernel {
+                violation: Violation::Json { .. },
+                ..
+            }
+        ))
     });
 }

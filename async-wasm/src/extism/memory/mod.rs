@@ -298,9 +298,7 @@ impl ExtismMemory {
     /// `input_load_*`: `len` bytes at `offset` into the input.
     fn input_index(&mut self, offset: u64, len: u64) -> Result<usize, Violation> {
         let (addr, input_len) = self.input;
-        let in_input = offset
-            .checked_add(len)
-            .is_some_and(|end| end <= input_len);
+        let in_input = offset.checked_add(len).is_some_and(|end| end <= input_len);
         if !in_input {
             return Err(Violation::OutsideInput {
                 offset,

@@ -27,7 +27,10 @@ fn loads_and_stores_stay_inside_one_block() {
     // One byte into the next block.
     assert_eq!(
         m.load_u64(a + 1),
-        Err(Violation::OutsideBlock { addr: a + 1, len: 8 })
+        Err(Violation::OutsideBlock {
+            addr: a + 1,
+            len: 8
+        })
     );
     assert!(m.store_u8(b + 8, 1).is_err(), "past the last block");
     assert!(m.load_u8(0).is_err());
@@ -89,11 +92,17 @@ fn input_output_and_error_registers() {
             len: 6
         })
     );
-    assert_eq!(m.error_set(input + 1), Err(Violation::NotABlock { handle: input + 1 }));
+    assert_eq!(
+        m.error_set(input + 1),
+        Err(Violation::NotABlock { handle: input + 1 })
+    );
     m.error_set(input).unwrap();
     assert_eq!(m.error(), input);
     m.reset();
-    assert_eq!((m.error(), m.output(), m.input(), m.len()), (0, (0, 0), (0, 0), 0));
+    assert_eq!(
+        (m.error(), m.output(), m.input(), m.len()),
+        (0, (0, 0), (0, 0), 0)
+    );
 }
 
 /// What a plugin may call, with handles picked from live blocks or made up.
