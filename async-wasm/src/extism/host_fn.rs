@@ -75,8 +75,8 @@ pub trait HostResult: private::SealedResult + Send + 'static {}
 
 impl<T: ToExtism + Send + 'static> private::SealedResult for T {
     const HAS_VALUE: bool = T::HAS_VALUE;
-    fn into_bytes(self, function: &str) -> wasmtime::Result<Vec<u8>> {
-        encode(&self, function)
+    fn into_bytes(self, function: &str) -> Result<Vec<u8>, HostFnError> {
+        encode(&self, function).map_err(HostFnError::Ours)
     }
 }
 impl<T: ToExtism + Send + 'static> HostResult for T {}
@@ -87,12 +87,12 @@ where
     E: Into<wasmtime::Error> + Send + 'static,
 {
     const HAS_VALUE: bool = T::HAS_VALUE;
-    fn into_bytes(self, function: &str) -> wasmtime::Result<Vec<u8>> {
+    fn into_bytes(self, function: &str) -> Result<Vec<u8>, HostFnError> {
         match self {
-            Ok(value) => encode(&value, function),
-            Err(err) => Err(err
-                .into()
-                .context(format!("host function `{function}` failed"))),
+            Ok(value) => encode(&value, function).map_err(HostFnError::Ours),
+            // Named by the call (`run`), above wasmtime's backtrace, so that the error's
+            // first line says which host function failed.
+            Err(err) => Err(HostFnError::User(err.into())),
         }
     }
 }
@@ -103,17 +103,16 @@ where
 {
 }
 
-fn encode<T: ToExtism>(value: &T, function: &str) -> wasmtime::Result<Vec<u8>> {
-    match value.to_extism() {
-        Ok(bytes) => Ok(bytes.into_owned()),
-        Err(problem) => Err(ExtismError::Data {
+fn encode<T: ToExtism>(value: &T, function: &str) -> Result<Vec<u8>, ExtismError> {
+    value
+        .to_extism()
+        .map(|bytes| bytes.into_owned())
+        .map_err(|problem| ExtismError::Data {
             site: DataSite::Result {
                 function: function.to_owned(),
             },
             problem,
-        }
-        .into()),
-    }
+        })
 }
 
 fn decode<T: FromExtism>(function: &str, index: usize, bytes: Vec<u8>) -> Result<T, ExtismError> {
@@ -175,7 +174,7 @@ pub enum WithContext {}
 #[derive(Debug)]
 pub enum Plain {}
 
-pub(crate) type HostFuture = Pin<Box<dyn Future<Output = wasmtime::Result<Vec<u8>>> + Send>>;
+pub(crate) type HostFuture = Pin<Box<dyn Future<Output = Result<Vec<u8>, HostFnError>> + Send>>;
 
 type Call = dyn Fn(HostContext, Vec<Vec<u8>>) -> Result<HostFuture, ExtismError> + Send + Sync;
 
@@ -195,12 +194,19 @@ pub(crate) mod private {
         fn erase_local(self, name: &str) -> Erased;
     }
 
+    /// How a host function's future failed: its own error, or its result did not encode.
+    pub enum HostFnError {
+        User(wasmtime::Error),
+        Ours(super::ExtismError),
+    }
+
     pub trait SealedResult {
         const HAS_VALUE: bool;
-        fn into_bytes(self, function: &str) -> wasmtime::Result<Vec<u8>>;
+        fn into_bytes(self, function: &str) -> Result<Vec<u8>, HostFnError>;
     }
 }
 
+pub(crate) use private::HostFnError;
 use private::{Erase, EraseLocal, Erased};
 
 macro_rules! count {

@@ -11,7 +11,7 @@ use wasmtime::{
 use super::convert::{FromExtism, ToExtism};
 use super::error::{DataSite, ExtismError};
 use super::host_fn::private::{Erase, EraseLocal, Erased};
-use super::host_fn::{HostContext, HostFn, LocalHostFn};
+use super::host_fn::{HostContext, HostFn, HostFnError, LocalHostFn};
 use super::manifest::Manifest;
 use super::state::{PluginState, Shared, Vars};
 use super::{kernel, services};
@@ -293,7 +293,14 @@ fn link_host_fn(
                     args.push(bytes.to_vec());
                 }
                 let cx = HostContext::new(state.id, Arc::clone(&state.shared.config));
-                let bytes = call(cx, args)?.await?;
+                let bytes = match call(cx, args)?.await {
+                    Ok(bytes) => bytes,
+                    Err(HostFnError::Ours(err)) => return Err(err.into()),
+                    Err(HostFnError::User(err)) => {
+                        caller.data_mut().failed_host_fn = Some(Arc::clone(&function));
+                        return Err(err);
+                    }
+                };
                 if returns {
                     let state = caller.data_mut();
                     let handle = state
@@ -652,6 +659,7 @@ async fn run<I: ToExtism, O: FromExtism>(
         problem,
     })?;
     let state = store.data_mut();
+    state.failed_host_fn = None;
     state.memory.reset();
     let handle = state
         .memory
@@ -680,13 +688,7 @@ async fn run<I: ToExtism, O: FromExtism>(
         }
         .into());
     };
-    let code = result.map_err(|err| match err.downcast_ref::<DeadlineExceeded>() {
-        Some(deadline) => ExtismError::Timeout {
-            timeout: deadline.timeout(),
-        }
-        .into(),
-        None => err,
-    })?;
+    let code = result.map_err(|err| surface(store.data_mut(), err))?;
 
     let memory = &mut store.data_mut().memory;
     let error = memory.error();
@@ -710,6 +712,26 @@ async fn run<I: ToExtism, O: FromExtism>(
         }
         .into()
     })
+}
+
+/// Puts what happened on top of a failed call's error, above wasmtime's backtrace (which
+/// stays in the chain): the failed host function's name, the [`ExtismError`], or a
+/// timeout for the engine's [`DeadlineExceeded`].
+fn surface(state: &mut PluginState, err: wasmtime::Error) -> wasmtime::Error {
+    if let Some(function) = state.failed_host_fn.take() {
+        return err.context(format!("host function `{function}` failed"));
+    }
+    let top = match (
+        err.downcast_ref::<ExtismError>(),
+        err.downcast_ref::<DeadlineExceeded>(),
+    ) {
+        (Some(ours), _) => ours.clone(),
+        (None, Some(deadline)) => ExtismError::Timeout {
+            timeout: deadline.timeout(),
+        },
+        (None, None) => return err,
+    };
+    err.context(top)
 }
 
 /// Gives this call `timeout` from now, checked at every epoch tick (which also yields to

@@ -29,6 +29,8 @@ pub(crate) struct PluginState {
     pub id: u64,
     /// Bytes of linear memory the plugin's instance holds.
     linear_bytes: u64,
+    /// The user host function whose own error is ending the current call.
+    pub failed_host_fn: Option<Arc<str>>,
     #[cfg(feature = "wasi")]
     pub wasi: Option<wasmtime_wasi::p1::WasiP1Ctx>,
 }
@@ -42,6 +44,7 @@ impl PluginState {
             vars: Vars::default(),
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             linear_bytes: 0,
+            failed_host_fn: None,
             #[cfg(feature = "wasi")]
             wasi: shared.wasi.as_ref().map(|options| options.context()),
             shared,

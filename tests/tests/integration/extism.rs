@@ -339,7 +339,7 @@ async fn host_functions_of_every_shape() {
     // A host function's error ends the call with that error, which downcasts.
     let err = plugin.call::<_, String>("broken", "x").await.unwrap_err();
     assert!(err.downcast_ref::<Unavailable>().is_some(), "{err:?}");
-    assert!(format!("{err:#}").contains("host function `broken` failed"));
+    assert_eq!(err.to_string(), "host function `broken` failed");
     // Bad JSON for a Json parameter: a typed error naming the function and parameter.
     let err = plugin
         .call::<_, String>("lookup", "not json")

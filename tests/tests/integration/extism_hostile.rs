@@ -84,6 +84,8 @@ fn fails_with(export: &str, input: &str, check: impl Fn(&ExtismError)) {
             .downcast_ref::<ExtismError>()
             .unwrap_or_else(|| panic!("{export}: not an ExtismError: {err:?}"));
         check(typed);
+        // The first line says what happened (wasmtime's backtrace is further down).
+        assert_eq!(err.to_string(), typed.to_string());
         assert_eq!(
             plugin.call::<_, String>("echo", "next").await.unwrap(),
             "next"
@@ -235,7 +237,7 @@ fn a_config_key_that_is_not_utf8() {
 
 #[test]
 fn a_var_over_its_limit() {
-    fails_with(&"var_sized", &"x".repeat(2000), |err| {
+    fails_with("var_sized", &"x".repeat(2000), |err| {
         assert_eq!(
             err,
             &ExtismError::Limit {
