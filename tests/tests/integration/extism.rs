@@ -487,6 +487,38 @@ fn timeout_ms_stops_a_spinning_plugin() {
 }
 
 #[test]
+fn the_engines_timeout_is_per_call_and_typed() {
+    let engine = AsyncEngine::builder()
+        .timeout(Duration::from_millis(30))
+        .build()
+        .unwrap();
+    let plugin = compiled(&engine, basic_manifest());
+    futures::executor::block_on(async {
+        let mut session = plugin.instantiate().await.unwrap();
+        let err = session.call::<_, String>("spin", "").await.unwrap_err();
+        assert_eq!(
+            extism_error(&err),
+            &ExtismError::Timeout {
+                timeout: Duration::from_millis(30)
+            }
+        );
+        // Each call of a long-lived plugin gets the engine's whole timeout again.
+        std::thread::sleep(Duration::from_millis(40));
+        assert_eq!(session.call::<_, String>("echo", "next").await.unwrap(), "next");
+    });
+}
+
+/// The shapes a server needs: a compiled plugin shared across tasks and threads, and a
+/// long-lived plugin that moves between threads.
+#[test]
+fn plugins_are_send_and_sync() {
+    fn shared<T: Clone + Send + Sync + 'static>() {}
+    fn movable<T: Send + 'static>() {}
+    shared::<CompiledPlugin>();
+    movable::<async_wasm::extism::Plugin>();
+}
+
+#[test]
 fn max_pages_bounds_linear_memory_too() {
     let wat = r#"(module (memory 3) (func (export "run") (result i32) (i32.const 0)))"#;
     let plugin = CompiledPlugin::builder(Manifest::new([wat.as_bytes()]).with_memory_max(2))
