@@ -72,8 +72,8 @@
 //! | `alloc` past the memory limit (`alloc(2^63)`) | 0 | [`ExtismError::Limit`] |
 //! | a load or store not inside one block | reads or writes whatever is there (0 past memory) | [`Violation::OutsideBlock`] |
 //! | `input_load_*` past the input | 0 | [`Violation::OutsideInput`] |
-//! | `output_set`/`input_set` of a range not inside one block | ignored | [`Violation::RangeNotInBlock`] |
-//! | `error_set` of a handle that is not a block | ignored | [`Violation::NotABlock`] |
+//! | `output_set`/`input_set` of a range not inside one block | taken if inside Extism memory, else ignored | [`Violation::RangeNotInBlock`] |
+//! | `error_set` of a handle that is not a block | taken if inside Extism memory, else ignored | [`Violation::NotABlock`] |
 //! | a var or config key that is not UTF-8 | the call fails | [`Violation::NotUtf8`] |
 //! | a var past `max_var_bytes` | the call fails | [`ExtismError::Limit`] |
 //! | a host function called with a made-up handle | the host function decides | [`Violation::NotABlock`] |
