@@ -11,6 +11,13 @@
 //!   shape of Extism's own kernel).
 //!
 //! Run with `cargo bench -p async-wasm --features extism --bench extism_kernel`.
+//!
+//! Measured 2026-12-03 on this project's 2-core VM under load (load average 7-10, other
+//! builds running), criterion medians: `plugin_echo_16b` 0.58 µs, `plugin_host_fn`
+//! 0.97 µs, `per_request_echo` 2.28 µs, `copy_1k_native` 1.77 µs, `copy_1k_wasm_kernel`
+//! 0.49 µs. Less the call itself, 128 loads cost about 9 ns each natively (two checks:
+//! the cached block, then the block map) and about 2.6 ns through a wasm kernel that
+//! checks only its memory's bounds.
 
 #[allow(dead_code)]
 mod common;
@@ -36,10 +43,11 @@ const ECHO: &str = r#"(module
         (call $output_set (local.get $h) (call $length (local.get $h)))
         (i32.const 0))
     ;; loads the input's first 1 KiB, 8 bytes per call
-    (func (export "copy_1k") (result i32) (local $i i64) (local $sum i64)
+    (func (export "copy_1k") (result i32) (local $i i64) (local $sum i64) (local $at i64)
+        (local.set $at (call $input))
         (loop $next
             (local.set $sum (i64.add (local.get $sum)
-                (call $load_u64 (i64.add (call $input) (local.get $i)))))
+                (call $load_u64 (i64.add (local.get $at) (local.get $i)))))
             (local.set $i (i64.add (local.get $i) (i64.const 8)))
             (br_if $next (i64.lt_u (local.get $i) (i64.const 1024))))
         (i32.wrap_i64 (i64.and (local.get $sum) (i64.const 0))))

@@ -504,7 +504,10 @@ fn the_engines_timeout_is_per_call_and_typed() {
         );
         // Each call of a long-lived plugin gets the engine's whole timeout again.
         std::thread::sleep(Duration::from_millis(40));
-        assert_eq!(session.call::<_, String>("echo", "next").await.unwrap(), "next");
+        assert_eq!(
+            session.call::<_, String>("echo", "next").await.unwrap(),
+            "next"
+        );
     });
 }
 
