@@ -8,16 +8,17 @@
 //! - `copy_1k_native` / `copy_1k_wasm_kernel`: a plugin copying 1 KiB out of Extism memory
 //!   8 bytes per call (what every PDK does), through this crate's native `load_u64`, and
 //!   through the same function as a bounds-checked wasm kernel in a second instance (the
-//!   shape of Extism's own kernel).
+//!   shape of Extism's own kernel), and `copy_1k_host_call_floor`: through a host import
+//!   that only returns, the least a native kernel can cost.
 //!
 //! Run with `cargo bench -p async-wasm --features extism --bench extism_kernel`.
 //!
 //! Measured 2026-12-03 on this project's 2-core VM under load (load average 7-10, other
 //! builds running), criterion medians: `plugin_echo_16b` 0.58 µs, `plugin_host_fn`
 //! 0.97 µs, `per_request_echo` 2.28 µs, `copy_1k_native` 1.77 µs, `copy_1k_wasm_kernel`
-//! 0.49 µs. Less the call itself, 128 loads cost about 9 ns each natively (two checks:
-//! the cached block, then the block map) and about 2.6 ns through a wasm kernel that
-//! checks only its memory's bounds.
+//! 0.49 µs, `copy_1k_host_call_floor` 0.74 µs. Less the call itself, 128 loads cost
+//! about 10 ns each natively (of which about 4.6 ns is wasmtime's host call, the floor),
+//! and about 2.6 ns through a wasm kernel that checks only its memory's bounds.
 
 #[allow(dead_code)]
 mod common;
@@ -107,6 +108,24 @@ fn extism(c: &mut Criterion) {
         .unwrap();
     group.bench_function("copy_1k_wasm_kernel", |b| {
         b.iter(|| block_on(copy.call_async(&mut store, ())).unwrap())
+    });
+
+    // The floor: the same loop through a host import that does nothing but return.
+    let mut linker = Linker::new(engine.engine());
+    linker
+        .func_wrap(
+            "kernel",
+            "load_u64",
+            |_: wasmtime::Caller<'_, ()>, addr: u64| wasmtime::Result::<u64>::Ok(addr),
+        )
+        .unwrap();
+    let mut store = Store::new(engine.engine(), ());
+    let instance = block_on(linker.instantiate_async(&mut store, &plugin_module)).unwrap();
+    let floor = instance
+        .get_typed_func::<(), i32>(&mut store, "copy_1k")
+        .unwrap();
+    group.bench_function("copy_1k_host_call_floor", |b| {
+        b.iter(|| block_on(floor.call_async(&mut store, ())).unwrap())
     });
     group.finish();
 }
