@@ -19,10 +19,12 @@ fn hostile() -> String {
         (drop (call $load_u64 (i64.const 4096))) (i32.const 0))
     (func (export "load_freed") (result i32) (local $h i64)
         (local.set $h (call $alloc (i64.const 16)))
+        (drop (call $alloc (i64.const 16))) ;; so that the freed block stays inside memory
         (call $free (local.get $h))
         (drop (call $load_u8 (local.get $h))) (i32.const 0))
     (func (export "load_past_block") (result i32) (local $h i64)
         (local.set $h (call $alloc (i64.const 12)))
+        (drop (call $alloc (i64.const 16))) ;; the load ends inside the next block
         (drop (call $load_u64 (i64.add (local.get $h) (i64.const 8)))) (i32.const 0))
     (func (export "store_past_memory") (result i32)
         (call $store_u64 (i64.const -16) (i64.const 1)) (i32.const 0))
@@ -30,6 +32,7 @@ fn hostile() -> String {
         (drop (call $input_load_u64 (i64.const 0))) (i32.const 0))
     (func (export "output_not_a_block") (result i32) (local $h i64)
         (local.set $h (call $alloc (i64.const 4)))
+        (drop (call $alloc (i64.const 128))) ;; the range ends inside the next block
         (call $output_set (local.get $h) (i64.const 64)) (i32.const 0))
     (func (export "alloc_huge") (result i32)
         (drop (call $alloc (i64.const 0x8000000000000000))) (i32.const 0))
