@@ -146,9 +146,38 @@ impl PluginBuilder {
     /// });
     /// # drop(builder);
     /// ```
-    pub fn host_fn_local<M>(mut self, name: &str, function: impl LocalHostFn<M>) -> PluginBuilder {
+    pub fn host_fn_local<M>(self, name: &str, function: impl LocalHostFn<M>) -> PluginBuilder {
+        self.host_fn_local_in_namespace(USER_NAMESPACE, name, function)
+    }
+
+    /// [`host_fn_local`](PluginBuilder::host_fn_local) in `namespace`.
+    ///
+    /// # Panics
+    ///
+    /// As [`host_fn_local`](PluginBuilder::host_fn_local).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use std::rc::Rc;
+    /// use async_wasm::extism::{Manifest, PluginBuilder};
+    ///
+    /// let prefix = Rc::new(String::from("> "));
+    /// let builder = PluginBuilder::new(Manifest::default())
+    ///     .host_fn_local_in_namespace("ui", "quote", move |text: String| {
+    ///         let prefix = Rc::clone(&prefix);
+    ///         async move { format!("{prefix}{text}") }
+    ///     });
+    /// # drop(builder);
+    /// ```
+    pub fn host_fn_local_in_namespace<M>(
+        mut self,
+        namespace: &str,
+        name: &str,
+        function: impl LocalHostFn<M>,
+    ) -> PluginBuilder {
         let erased = EraseLocal::erase_local(function, name);
-        self.add(USER_NAMESPACE, name, erased);
+        self.add(namespace, name, erased);
         self
     }
 
@@ -424,6 +453,28 @@ impl CompiledPlugin {
             instance,
             stale: false,
         })
+    }
+
+    /// Whether the plugin exports a function `name` (of any type), as Extism's
+    /// `function_exists`.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # let engine = async_wasm::AsyncEngine::builder().build()?;
+    /// use async_wasm::extism::{CompiledPlugin, Manifest};
+    /// let wat = r#"(module (func (export "run") (result i32) (i32.const 0)))"#;
+    /// let plugin = CompiledPlugin::builder(Manifest::new([wat.as_bytes()])).build(&engine)?;
+    /// assert!(plugin.function_exists("run"));
+    /// assert!(!plugin.function_exists("walk"));
+    /// # wasmtime::Result::<()>::Ok(())
+    /// ```
+    pub fn function_exists(&self, name: &str) -> bool {
+        self.inner
+            .pre
+            .module()
+            .get_export(name)
+            .is_some_and(|ty| ty.func().is_some())
     }
 
     /// The manifest the plugin was built from.
