@@ -111,6 +111,8 @@
 pub mod data;
 mod engine;
 mod epoch;
+#[cfg(feature = "extism")]
+pub mod extism;
 mod func_ext;
 mod getter;
 mod host_func;

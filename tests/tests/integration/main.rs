@@ -15,6 +15,8 @@ mod data;
 mod engine;
 mod errors;
 mod executors;
+mod extism;
+mod extism_hostile;
 mod headroom;
 mod local;
 mod pool;

@@ -1,0 +1,799 @@
+//! [`PluginBuilder`], [`CompiledPlugin`] (a fresh instance per call) and [`Plugin`] (one
+//! instance, calls in sequence, vars kept).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use wasmtime::{
+    Caller, FuncType, Instance, InstancePre, Linker, Module, Store, UpdateDeadline, Val, ValType,
+};
+
+use super::convert::{FromExtism, ToExtism};
+use super::error::{DataSite, ExtismError};
+use super::host_fn::private::{Erase, EraseLocal, Erased};
+use super::host_fn::{HostContext, HostFn, HostFnError, LocalHostFn};
+use super::manifest::Manifest;
+use super::state::{PluginState, Shared, Vars};
+use super::{kernel, services};
+use crate::{AsyncEngine, DeadlineExceeded};
+
+/// The namespace plugins import host functions from unless told otherwise: the Rust PDK's
+/// `#[host_fn]` default.
+pub const USER_NAMESPACE: &str = "extism:host/user";
+
+/// Builds a [`CompiledPlugin`] from a [`Manifest`] and your host functions.
+///
+/// # Example
+///
+/// ```
+/// use async_wasm::AsyncEngine;
+/// use async_wasm::extism::{Manifest, PluginBuilder};
+///
+/// let engine = AsyncEngine::builder().build()?;
+/// let wat = r#"(module
+///     (import "extism:host/user" "shout" (func $shout (param i64) (result i64)))
+///     (import "extism:host/env" "input_offset" (func $input (result i64)))
+///     (import "extism:host/env" "input_length" (func $input_length (result i64)))
+///     (import "extism:host/env" "length" (func $length (param i64) (result i64)))
+///     (import "extism:host/env" "output_set" (func $output_set (param i64 i64)))
+///     (func (export "run") (result i32) (local $out i64)
+///         (local.set $out (call $shout (call $input)))
+///         (call $output_set (local.get $out) (call $length (local.get $out)))
+///         (i32.const 0)))"#;
+/// let plugin = PluginBuilder::new(Manifest::new([wat.as_bytes()]))
+///     .host_fn("shout", |text: String| async move { text.to_uppercase() })
+///     .build(&engine)?;
+/// # futures::executor::block_on(async {
+/// let out: String = plugin.call("run", "hello").await?;
+/// assert_eq!(out, "HELLO");
+/// # wasmtime::Result::<()>::Ok(())
+/// # })?;
+/// # wasmtime::Result::<()>::Ok(())
+/// ```
+pub struct PluginBuilder {
+    manifest: Manifest,
+    functions: Vec<(String, String, Erased)>,
+    #[cfg(feature = "wasi")]
+    wasi: Option<super::wasi::WasiOptions>,
+}
+
+impl core::fmt::Debug for PluginBuilder {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("PluginBuilder")
+            .field("manifest", &self.manifest)
+            .field(
+                "host_fns",
+                &self
+                    .functions
+                    .iter()
+                    .map(|(ns, name, _)| format!("{ns}::{name}"))
+                    .collect::<Vec<_>>(),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+impl PluginBuilder {
+    /// A builder for the plugin `manifest` describes, with no host functions yet.
+    ///
+    /// # Example
+    ///
+    /// See [`PluginBuilder`].
+    pub fn new(manifest: Manifest) -> PluginBuilder {
+        PluginBuilder {
+            manifest,
+            functions: Vec::new(),
+            #[cfg(feature = "wasi")]
+            wasi: None,
+        }
+    }
+
+    /// Adds the async host function `name` in [`USER_NAMESPACE`]: a closure or `async fn`
+    /// over [`FromExtism`] parameters (see [`HostFn`]). Adding a name twice keeps the last.
+    ///
+    /// # Example
+    ///
+    /// See [`PluginBuilder`]; [`HostFn`] lists what a host function may be.
+    pub fn host_fn<M>(self, name: &str, function: impl HostFn<M>) -> PluginBuilder {
+        self.host_fn_in_namespace(USER_NAMESPACE, name, function)
+    }
+
+    /// Adds the async host function `name` in `namespace` (the Rust PDK's
+    /// `#[host_fn("namespace")]`), as Extism's `with_function_in_namespace`.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use async_wasm::extism::{Manifest, PluginBuilder};
+    ///
+    /// let builder = PluginBuilder::new(Manifest::default())
+    ///     .host_fn_in_namespace("kv", "get", |key: String| async move { key.len() as i64 });
+    /// # drop(builder);
+    /// ```
+    pub fn host_fn_in_namespace<M>(
+        mut self,
+        namespace: &str,
+        name: &str,
+        function: impl HostFn<M>,
+    ) -> PluginBuilder {
+        let erased = Erase::erase(function, name);
+        self.add(namespace, name, erased);
+        self
+    }
+
+    /// Adds a host function whose closure and future need not be `Send` (the local mode,
+    /// see [`Local`](crate::Local)): the plugin built from it must then be called on this
+    /// thread only, on a single-threaded executor (`LocalSet`, `LocalPool`).
+    ///
+    /// # Panics
+    ///
+    /// Not here: a call of the plugin on another thread panics when it reaches this host
+    /// function.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use std::{cell::RefCell, rc::Rc};
+    /// use async_wasm::extism::{Manifest, PluginBuilder};
+    ///
+    /// let seen = Rc::new(RefCell::new(Vec::new()));
+    /// let builder = PluginBuilder::new(Manifest::default()).host_fn_local("record", {
+    ///     let seen = Rc::clone(&seen);
+    ///     move |item: String| {
+    ///         let seen = Rc::clone(&seen);
+    ///         async move { seen.borrow_mut().push(item) }
+    ///     }
+    /// });
+    /// # drop(builder);
+    /// ```
+    pub fn host_fn_local<M>(self, name: &str, function: impl LocalHostFn<M>) -> PluginBuilder {
+        self.host_fn_local_in_namespace(USER_NAMESPACE, name, function)
+    }
+
+    /// [`host_fn_local`](PluginBuilder::host_fn_local) in `namespace`.
+    ///
+    /// # Panics
+    ///
+    /// As [`host_fn_local`](PluginBuilder::host_fn_local).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use std::rc::Rc;
+    /// use async_wasm::extism::{Manifest, PluginBuilder};
+    ///
+    /// let prefix = Rc::new(String::from("> "));
+    /// let builder = PluginBuilder::new(Manifest::default())
+    ///     .host_fn_local_in_namespace("ui", "quote", move |text: String| {
+    ///         let prefix = Rc::clone(&prefix);
+    ///         async move { format!("{prefix}{text}") }
+    ///     });
+    /// # drop(builder);
+    /// ```
+    pub fn host_fn_local_in_namespace<M>(
+        mut self,
+        namespace: &str,
+        name: &str,
+        function: impl LocalHostFn<M>,
+    ) -> PluginBuilder {
+        let erased = EraseLocal::erase_local(function, name);
+        self.add(namespace, name, erased);
+        self
+    }
+
+    fn add(&mut self, namespace: &str, name: &str, erased: Erased) {
+        self.functions
+            .retain(|(ns, n, _)| !(ns == namespace && n == name));
+        self.functions
+            .push((namespace.to_owned(), name.to_owned(), erased));
+    }
+
+    /// Gives the plugin WASI (preview 1, `wasi_snapshot_preview1`), as Extism's
+    /// `with_wasi(true)`: no arguments, no environment, no files; stdout and stderr
+    /// discarded unless [`wasi_output`](PluginBuilder::wasi_output) says otherwise.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// let builder = async_wasm::extism::PluginBuilder::new(Default::default()).wasi(true);
+    /// # drop(builder);
+    /// ```
+    #[cfg(feature = "wasi")]
+    pub fn wasi(mut self, enabled: bool) -> PluginBuilder {
+        self.wasi = enabled.then(|| self.wasi.take().unwrap_or_default());
+        self
+    }
+
+    /// Where the plugin's WASI stdout and stderr go; enables WASI.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use async_wasm::extism::{CapturedOutput, PluginBuilder, WasiOutput};
+    ///
+    /// let stdout = CapturedOutput::new(64 << 10);
+    /// let builder = PluginBuilder::new(Default::default())
+    ///     .wasi_output(WasiOutput::Capture(stdout.clone()), WasiOutput::Inherit);
+    /// # drop(builder);
+    /// ```
+    #[cfg(feature = "wasi")]
+    pub fn wasi_output(
+        mut self,
+        stdout: super::wasi::WasiOutput,
+        stderr: super::wasi::WasiOutput,
+    ) -> PluginBuilder {
+        self.wasi = Some(super::wasi::WasiOptions { stdout, stderr });
+        self
+    }
+
+    /// Compiles the plugin for `engine` and links it: the kernel, the host services, WASI
+    /// if enabled and your host functions.
+    ///
+    /// # Errors
+    ///
+    /// A [`ManifestError`](super::ManifestError) for a manifest this host cannot serve (no
+    /// module or several, a hash that does not match, a file that cannot be read, a URL,
+    /// `allowed_paths`); wasmtime's error for a module that does not compile or imports
+    /// something not defined here (a host function you did not add, or one whose
+    /// parameter count differs from the plugin's import).
+    ///
+    /// # Example
+    ///
+    /// See [`PluginBuilder`].
+    pub fn build(self, engine: &AsyncEngine) -> wasmtime::Result<CompiledPlugin> {
+        let bytes = self.manifest.module_bytes()?;
+        let module = Module::new(engine.engine(), &bytes)?;
+        let mut linker = Linker::new(engine.engine());
+        kernel::add_to_linker(&mut linker)?;
+        services::add_to_linker(&mut linker)?;
+        #[cfg(feature = "wasi")]
+        if self.wasi.is_some() {
+            wasmtime_wasi::p1::add_to_linker_async(&mut linker, |state: &mut PluginState| {
+                state
+                    .wasi
+                    .as_mut()
+                    .expect("a plugin with WASI gets a WASI context in every store")
+            })?;
+        }
+        for (namespace, name, erased) in self.functions {
+            link_host_fn(&mut linker, &namespace, name, erased)?;
+        }
+        let pre = linker.instantiate_pre(&module)?;
+        let initialize = module
+            .get_export("_initialize")
+            .and_then(|ty| ty.func().cloned())
+            .is_some_and(|ty| ty.params().len() == 0 && ty.results().len() == 0);
+        let memory = &self.manifest.memory;
+        let shared = Shared {
+            config: Arc::new(self.manifest.config.clone()),
+            max_memory_bytes: u64::from(memory.max_pages.unwrap_or(Manifest::DEFAULT_MAX_PAGES))
+                * 65536,
+            max_var_bytes: memory
+                .max_var_bytes
+                .unwrap_or(Manifest::DEFAULT_MAX_VAR_BYTES),
+            timeout: self.manifest.timeout_ms.map(Duration::from_millis),
+            #[cfg(feature = "wasi")]
+            wasi: self.wasi,
+        };
+        Ok(CompiledPlugin {
+            inner: Arc::new(Compiled {
+                engine: engine.clone(),
+                pre,
+                initialize,
+                shared: Arc::new(shared),
+                manifest: self.manifest,
+            }),
+        })
+    }
+}
+
+/// Registers one user host function: handles in, the plugin's data copied out before the
+/// function's future starts, its result copied into a new block after it completes.
+fn link_host_fn(
+    linker: &mut Linker<PluginState>,
+    namespace: &str,
+    name: String,
+    erased: Erased,
+) -> wasmtime::Result<()> {
+    let ty = FuncType::new(
+        linker.engine(),
+        std::iter::repeat_n(ValType::I64, erased.params),
+        erased.returns.then_some(ValType::I64),
+    );
+    let Erased { returns, call, .. } = erased;
+    let function: Arc<str> = name.as_str().into();
+    linker.func_new_async(
+        namespace,
+        &name,
+        ty,
+        move |mut caller: Caller<'_, PluginState>, params: &[Val], results: &mut [Val]| {
+            let call = Arc::clone(&call);
+            let function = Arc::clone(&function);
+            Box::new(async move {
+                let state = caller.data();
+                let mut args = Vec::with_capacity(params.len());
+                for param in params {
+                    // The wasm type is i64 by construction; a handle is its bits.
+                    let handle = param.unwrap_i64() as u64;
+                    let bytes = state
+                        .memory
+                        .block(handle)
+                        .map_err(|v| ExtismError::kernel(&function, v))?;
+                    args.push(bytes.to_vec());
+                }
+                let cx = HostContext::new(state.id, Arc::clone(&state.shared.config));
+                let bytes = match call(cx, args)?.await {
+                    Ok(bytes) => bytes,
+                    Err(HostFnError::Ours(err)) => return Err(err.into()),
+                    Err(HostFnError::User(err)) => {
+                        caller.data_mut().failed_host_fn = Some(Arc::clone(&function));
+                        return Err(err);
+                    }
+                };
+                if returns {
+                    let state = caller.data_mut();
+                    let handle = state
+                        .memory
+                        .alloc_bytes(&bytes)
+                        .map_err(|err| state.memory_full(err))?;
+                    results[0] = Val::I64(handle as i64);
+                }
+                Ok(())
+            })
+        },
+    )?;
+    Ok(())
+}
+
+struct Compiled {
+    engine: AsyncEngine,
+    pre: InstancePre<PluginState>,
+    /// The module exports a WASI reactor's `_initialize`, run once per instance.
+    initialize: bool,
+    shared: Arc<Shared>,
+    manifest: Manifest,
+}
+
+/// A plugin compiled and linked once, from which a fresh instance serves each call: the
+/// per-request shape, with as many calls in flight at once as the engine allows stores.
+/// `Clone` (a shared handle), `Send` and `Sync`.
+///
+/// Each [`call`](CompiledPlugin::call) runs in a new store, so no state (vars, the
+/// plugin's own memory) passes from one call to the next; [`Plugin`] keeps it.
+///
+/// # Example
+///
+/// ```
+/// use async_wasm::AsyncEngine;
+/// use async_wasm::extism::{CompiledPlugin, Manifest};
+///
+/// let engine = AsyncEngine::builder().build()?;
+/// // An echo plugin, against the kernel ABI.
+/// let wat = r#"(module
+///     (import "extism:host/env" "input_offset" (func $input (result i64)))
+///     (import "extism:host/env" "input_length" (func $input_length (result i64)))
+///     (import "extism:host/env" "output_set" (func $output_set (param i64 i64)))
+///     (func (export "echo") (result i32)
+///         (call $output_set (call $input) (call $input_length))
+///         (i32.const 0)))"#;
+/// let plugin = CompiledPlugin::builder(Manifest::new([wat.as_bytes()])).build(&engine)?;
+/// # futures::executor::block_on(async {
+/// let calls = (0..3).map(|i| {
+///     let plugin = plugin.clone();
+///     async move { plugin.call::<_, String>("echo", format!("call {i}")).await }
+/// });
+/// let outputs = futures::future::try_join_all(calls).await?;
+/// assert_eq!(outputs, ["call 0", "call 1", "call 2"]);
+/// # wasmtime::Result::<()>::Ok(())
+/// # })?;
+/// # wasmtime::Result::<()>::Ok(())
+/// ```
+#[derive(Clone)]
+pub struct CompiledPlugin {
+    inner: Arc<Compiled>,
+}
+
+impl core::fmt::Debug for CompiledPlugin {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("CompiledPlugin")
+            .field("manifest", &self.inner.manifest)
+            .finish_non_exhaustive()
+    }
+}
+
+impl CompiledPlugin {
+    /// Starts building a plugin: [`PluginBuilder::new`].
+    ///
+    /// # Example
+    ///
+    /// See [`CompiledPlugin`].
+    pub fn builder(manifest: Manifest) -> PluginBuilder {
+        PluginBuilder::new(manifest)
+    }
+
+    /// Calls `export` on a fresh instance with `input`, and returns its output as `O`.
+    ///
+    /// # Errors
+    ///
+    /// See [`Plugin::call`]; besides, the engine's errors for a store or instance it cannot
+    /// make (its pool is full, say).
+    ///
+    /// # Cancellation
+    ///
+    /// Dropping the future drops the instance with it; nothing else is affected.
+    ///
+    /// # Example
+    ///
+    /// See [`CompiledPlugin`].
+    pub async fn call<I: ToExtism, O: FromExtism>(
+        &self,
+        export: &str,
+        input: I,
+    ) -> wasmtime::Result<O> {
+        let (mut store, instance) = self.instantiate_with(Vars::default()).await?;
+        run(&self.inner, &mut store, instance, export, input).await
+    }
+
+    /// A long-lived [`Plugin`] of this compiled plugin.
+    ///
+    /// # Errors
+    ///
+    /// The engine's, for a store or instance it cannot make; the plugin's, when its
+    /// `_initialize` traps; [`ExtismError::Limit`] when its memory does not fit
+    /// `max_pages`.
+    ///
+    /// # Example
+    ///
+    /// See [`Plugin`].
+    pub async fn instantiate(&self) -> wasmtime::Result<Plugin> {
+        let (store, instance) = self.instantiate_with(Vars::default()).await?;
+        Ok(Plugin {
+            compiled: self.clone(),
+            store,
+            instance,
+            stale: false,
+        })
+    }
+
+    /// Whether the plugin exports a function `name` (of any type), as Extism's
+    /// `function_exists`.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # let engine = async_wasm::AsyncEngine::builder().build()?;
+    /// use async_wasm::extism::{CompiledPlugin, Manifest};
+    /// let wat = r#"(module (func (export "run") (result i32) (i32.const 0)))"#;
+    /// let plugin = CompiledPlugin::builder(Manifest::new([wat.as_bytes()])).build(&engine)?;
+    /// assert!(plugin.function_exists("run"));
+    /// assert!(!plugin.function_exists("walk"));
+    /// # wasmtime::Result::<()>::Ok(())
+    /// ```
+    pub fn function_exists(&self, name: &str) -> bool {
+        self.inner
+            .pre
+            .module()
+            .get_export(name)
+            .is_some_and(|ty| ty.func().is_some())
+    }
+
+    /// The manifest the plugin was built from.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # let engine = async_wasm::AsyncEngine::builder().build()?;
+    /// use async_wasm::extism::{CompiledPlugin, Manifest};
+    /// let plugin = CompiledPlugin::builder(Manifest::new([&b"(module)"[..]]).with_config_key("k", "v"))
+    ///     .build(&engine)?;
+    /// assert_eq!(plugin.manifest().config["k"], "v");
+    /// # wasmtime::Result::<()>::Ok(())
+    /// ```
+    pub fn manifest(&self) -> &Manifest {
+        &self.inner.manifest
+    }
+
+    async fn instantiate_with(
+        &self,
+        vars: Vars,
+    ) -> wasmtime::Result<(Store<PluginState>, Instance)> {
+        let inner = &self.inner;
+        let mut state = PluginState::new(Arc::clone(&inner.shared));
+        state.vars = vars;
+        let mut store = inner.engine.store(state);
+        store.limiter(|state| state);
+        let instance = inner.pre.instantiate_async(&mut store).await?;
+        if inner.initialize {
+            let init = instance.get_typed_func::<(), ()>(&mut store, "_initialize")?;
+            init.call_async(&mut store, ()).await?;
+        }
+        Ok((store, instance))
+    }
+}
+
+/// One instance of a plugin, called in sequence (`&mut self`): vars are kept from call to
+/// call, as in Extism's `Plugin`. Each call starts with empty Extism memory (Extism resets
+/// it too); the plugin's own linear memory and globals carry over.
+///
+/// # Cancellation and failures
+///
+/// A call that did not return normally (its future was dropped, it trapped, timed out,
+/// broke a kernel rule or a host function failed) leaves the instance wherever it
+/// stopped, its own allocator perhaps mid-update. The next call therefore runs on a fresh
+/// instance, which keeps the vars (they live on the host) and [`id`](Plugin::id). A call
+/// that returned an error code is a normal return: the instance is kept.
+///
+/// # Example
+///
+/// ```
+/// use async_wasm::AsyncEngine;
+/// use async_wasm::extism::{CompiledPlugin, Manifest};
+///
+/// let engine = AsyncEngine::builder().build()?;
+/// // Counts its calls in linear memory.
+/// let wat = r#"(module
+///     (import "extism:host/env" "alloc" (func $alloc (param i64) (result i64)))
+///     (import "extism:host/env" "store_u64" (func $store (param i64 i64)))
+///     (import "extism:host/env" "output_set" (func $output_set (param i64 i64)))
+///     (memory 1)
+///     (func (export "count") (result i32) (local $out i64)
+///         (i64.store (i32.const 0) (i64.add (i64.load (i32.const 0)) (i64.const 1)))
+///         (local.set $out (call $alloc (i64.const 8)))
+///         (call $store (local.get $out) (i64.load (i32.const 0)))
+///         (call $output_set (local.get $out) (i64.const 8))
+///         (i32.const 0)))"#;
+/// let compiled = CompiledPlugin::builder(Manifest::new([wat.as_bytes()])).build(&engine)?;
+/// # futures::executor::block_on(async {
+/// let mut plugin = compiled.instantiate().await?;
+/// assert_eq!(plugin.call::<_, u64>("count", "").await?, 1);
+/// assert_eq!(plugin.call::<_, u64>("count", "").await?, 2);
+/// # wasmtime::Result::<()>::Ok(())
+/// # })?;
+/// # wasmtime::Result::<()>::Ok(())
+/// ```
+pub struct Plugin {
+    compiled: CompiledPlugin,
+    store: Store<PluginState>,
+    instance: Instance,
+    /// A call did not return normally: the next one needs a fresh instance.
+    stale: bool,
+}
+
+impl core::fmt::Debug for Plugin {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Plugin")
+            .field("id", &self.id())
+            .field("vars", &self.store.data().vars.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Plugin {
+    /// Calls `export` with `input`, and returns its output as `O`. Extism memory is reset
+    /// first, and the output copied out before this returns.
+    ///
+    /// # Errors
+    ///
+    /// An error that downcasts to [`ExtismError`] for: the plugin's own error
+    /// ([`ExtismError::Plugin`]: a message set with `error_set`, a non-zero return code);
+    /// a kernel rule it broke ([`ExtismError::Kernel`]); a limit it reached
+    /// ([`ExtismError::Limit`]); an export that is missing or not `() -> i32`; the
+    /// manifest's `timeout_ms` or the engine's timeout ([`ExtismError::Timeout`]); an
+    /// input or output that does not convert ([`ExtismError::Data`]). A trap in the
+    /// plugin downcasts to [`wasmtime::Trap`]; a host function's error to its own type.
+    ///
+    /// # Cancellation
+    ///
+    /// Dropping the future cancels the call where the plugin waits (in a host function's
+    /// `.await`); see [`Plugin`] for what the next call runs on.
+    ///
+    /// # Example
+    ///
+    /// See [`Plugin`].
+    pub async fn call<I: ToExtism, O: FromExtism>(
+        &mut self,
+        export: &str,
+        input: I,
+    ) -> wasmtime::Result<O> {
+        if self.stale {
+            let vars = std::mem::take(&mut self.store.data_mut().vars);
+            let id = self.store.data().id;
+            let (mut store, instance) = self.compiled.instantiate_with(vars).await?;
+            store.data_mut().id = id;
+            self.store = store;
+            self.instance = instance;
+            self.stale = false;
+        }
+        if self.compiled.inner.shared.timeout.is_none() {
+            self.compiled.inner.engine.restart_timeout(&mut self.store)?;
+        }
+        self.stale = true;
+        let result = run(
+            &self.compiled.inner,
+            &mut self.store,
+            self.instance,
+            export,
+            input,
+        )
+        .await;
+        self.stale = result.as_ref().is_err_and(|err| !returned_normally(err));
+        result
+    }
+
+    /// This plugin's id, unique in the process (what its logs and
+    /// [`HostContext::plugin_id`] say).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # let engine = async_wasm::AsyncEngine::builder().build()?;
+    /// # futures::executor::block_on(async {
+    /// use async_wasm::extism::{CompiledPlugin, Manifest};
+    /// let compiled = CompiledPlugin::builder(Manifest::new([&b"(module)"[..]])).build(&engine)?;
+    /// let (a, b) = (compiled.instantiate().await?, compiled.instantiate().await?);
+    /// assert_ne!(a.id(), b.id());
+    /// # wasmtime::Result::<()>::Ok(())
+    /// # })?;
+    /// # wasmtime::Result::<()>::Ok(())
+    /// ```
+    pub fn id(&self) -> u64 {
+        self.store.data().id
+    }
+
+    /// The plugin's var `key`, as it last set it.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # let engine = async_wasm::AsyncEngine::builder().build()?;
+    /// # futures::executor::block_on(async {
+    /// use async_wasm::extism::{CompiledPlugin, Manifest};
+    /// let compiled = CompiledPlugin::builder(Manifest::new([&b"(module)"[..]])).build(&engine)?;
+    /// let plugin = compiled.instantiate().await?;
+    /// assert_eq!(plugin.var("total"), None);
+    /// # wasmtime::Result::<()>::Ok(())
+    /// # })?;
+    /// # wasmtime::Result::<()>::Ok(())
+    /// ```
+    pub fn var(&self, key: &str) -> Option<&[u8]> {
+        self.store.data().vars.get(key)
+    }
+
+    /// The compiled plugin this instance came from.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # let engine = async_wasm::AsyncEngine::builder().build()?;
+    /// # futures::executor::block_on(async {
+    /// use async_wasm::extism::{CompiledPlugin, Manifest};
+    /// let compiled = CompiledPlugin::builder(Manifest::new([&b"(module)"[..]])).build(&engine)?;
+    /// let plugin = compiled.instantiate().await?;
+    /// let another = plugin.compiled().instantiate().await?;
+    /// # drop(another);
+    /// # wasmtime::Result::<()>::Ok(())
+    /// # })?;
+    /// # wasmtime::Result::<()>::Ok(())
+    /// ```
+    pub fn compiled(&self) -> &CompiledPlugin {
+        &self.compiled
+    }
+}
+
+/// Whether a call's error leaves the instance as a normal return does: the plugin's own
+/// error, or an input or output that did not convert outside wasm.
+fn returned_normally(err: &wasmtime::Error) -> bool {
+    matches!(
+        err.downcast_ref::<ExtismError>(),
+        Some(
+            ExtismError::Plugin { .. }
+                | ExtismError::MissingExport { .. }
+                | ExtismError::ExportType { .. }
+                | ExtismError::Data {
+                    site: DataSite::Input | DataSite::Output,
+                    ..
+                }
+        )
+    )
+}
+
+/// One call: reset Extism memory, set the input, run the export, read its error or output.
+async fn run<I: ToExtism, O: FromExtism>(
+    compiled: &Compiled,
+    store: &mut Store<PluginState>,
+    instance: Instance,
+    export: &str,
+    input: I,
+) -> wasmtime::Result<O> {
+    let input = input.to_extism().map_err(|problem| ExtismError::Data {
+        site: DataSite::Input,
+        problem,
+    })?;
+    let state = store.data_mut();
+    state.failed_host_fn = None;
+    state.memory.reset();
+    let handle = state
+        .memory
+        .alloc_bytes(&input)
+        .map_err(|err| state.memory_full(err))?;
+    state.memory.input_set(handle, input.len() as u64).ok();
+    drop(input);
+
+    let Some(func) = instance.get_func(&mut *store, export) else {
+        return Err(ExtismError::MissingExport {
+            name: export.to_owned(),
+        }
+        .into());
+    };
+    if let Some(timeout) = compiled.shared.timeout {
+        set_deadline(store, timeout);
+    }
+    let result = if let Ok(typed) = func.typed::<(), i32>(&*store) {
+        typed.call_async(&mut *store, ()).await
+    } else if let Ok(typed) = func.typed::<(), ()>(&*store) {
+        typed.call_async(&mut *store, ()).await.map(|()| 0)
+    } else {
+        return Err(ExtismError::ExportType {
+            name: export.to_owned(),
+            found: func.ty(&*store).to_string(),
+        }
+        .into());
+    };
+    let code = result.map_err(|err| surface(store.data_mut(), err))?;
+
+    let memory = &mut store.data_mut().memory;
+    let error = memory.error();
+    // An error block freed since `error_set` is no error, as Extism's host reads it.
+    let message = match memory.block(error) {
+        Ok(bytes) if !bytes.is_empty() => Some(String::from_utf8_lossy(bytes).into_owned()),
+        _ => None,
+    };
+    if message.is_some() || code != 0 {
+        return Err(ExtismError::Plugin { message, code }.into());
+    }
+    let (addr, len) = memory.output();
+    let output = memory
+        .range(addr, len)
+        .map_err(|v| ExtismError::kernel("output_set", v))?
+        .to_vec();
+    O::from_extism(output).map_err(|problem| {
+        ExtismError::Data {
+            site: DataSite::Output,
+            problem,
+        }
+        .into()
+    })
+}
+
+/// Puts what happened on top of a failed call's error, above wasmtime's backtrace (which
+/// stays in the chain): the failed host function's name, the [`ExtismError`], or a
+/// timeout for the engine's [`DeadlineExceeded`].
+fn surface(state: &mut PluginState, err: wasmtime::Error) -> wasmtime::Error {
+    if let Some(function) = state.failed_host_fn.take() {
+        return err.context(format!("host function `{function}` failed"));
+    }
+    let top = match (
+        err.downcast_ref::<ExtismError>(),
+        err.downcast_ref::<DeadlineExceeded>(),
+    ) {
+        (Some(ours), _) => ours.clone(),
+        (None, Some(deadline)) => ExtismError::Timeout {
+            timeout: deadline.timeout(),
+        },
+        (None, None) => return err,
+    };
+    err.context(top)
+}
+
+/// Gives this call `timeout` from now, checked at every epoch tick (which also yields to
+/// the executor, as an engine with yields does).
+fn set_deadline(store: &mut Store<PluginState>, timeout: Duration) {
+    let deadline = Instant::now() + timeout;
+    store.epoch_deadline_callback(move |_| {
+        if Instant::now() >= deadline {
+            return Err(ExtismError::Timeout { timeout }.into());
+        }
+        Ok(UpdateDeadline::Yield(1))
+    });
+    store.set_epoch_deadline(1);
+}
