@@ -40,7 +40,7 @@ thread_local! {
 /// An allocation for one `T`, `T` not zero-sized: this thread's spare if it has that
 /// layout, a new one otherwise.
 ///
-/// Never inlined, as `super::current_thread` is not: a fiber may resume on another thread,
+/// Never inlined, as `ThreadId::current` is not: a fiber may resume on another thread,
 /// and a thread-local's address computed before such a switch must not be used after it.
 #[inline(never)]
 pub(super) fn take<T>() -> NonNull<T> {
