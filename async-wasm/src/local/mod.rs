@@ -49,9 +49,7 @@ fn wrong_thread(what: &str, owner: ThreadId) -> ! {
 /// So a `!Send` value is only ever touched on its own thread, which is all `!Send` asks.
 /// The cost is a thread-local read and a compare per access and per poll, and, per
 /// `LocalFuture`, an allocation of its own, reused from one future to the next on a thread.
-/// On a host call that is ready at once (about 40 ns through the `Send` path) that is
-/// measurable; on one that really waits it is lost in the noise: see the README's
-/// performance section.
+/// The README's performance section measures it against the `Send` path.
 ///
 /// If a store with `Local` data, or a call future into it, is moved to another thread
 /// anyway (spawned on a multi-thread runtime, say), nothing undefined happens: the first
