@@ -105,7 +105,8 @@ impl fmt::Display for StackPoolError {
                 "the StackPool already lends its max_stacks bound of {max_stacks} stacks and \
                  this call needs one more; every store that has made an async call holds one \
                  until it is dropped, so drop idle stores, admit fewer at once, or raise \
-                 StackPoolBuilder::max_stacks"
+                 StackPoolBuilder::max_stacks (by default half of what vm.max_map_count \
+                 lets the process map)"
             ),
             StackPoolError::Unsupported => f.write_str(
                 "wasmtime cannot run async calls on custom stacks on this target (unix \

@@ -324,6 +324,32 @@ mod tests {
         assert_eq!(guard.end as usize - guard.start as usize, page_size());
     }
 
+    /// The operating system's view of a new stack: its guard page inaccessible, its usable
+    /// memory read-write and private, and nothing else in the mapping.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn the_system_maps_the_layout() {
+        let stack = Stack::new(4 * page_size()).unwrap();
+        let guard = stack.guard_range();
+        let usable = stack.range();
+        let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
+        let protection_at = |addr: usize| {
+            maps.lines()
+                .find_map(|line| {
+                    let (range, rest) = line.split_once(' ')?;
+                    let (start, end) = range.split_once('-')?;
+                    let start = usize::from_str_radix(start, 16).ok()?;
+                    let end = usize::from_str_radix(end, 16).ok()?;
+                    (start <= addr && addr < end).then(|| rest[..4].to_string())
+                })
+                .unwrap_or_else(|| format!("unmapped at {addr:#x}"))
+        };
+        assert_eq!(protection_at(guard.start.addr()), "---p");
+        assert_eq!(protection_at(usable.start), "rw-p");
+        assert_eq!(protection_at(usable.end - 1), "rw-p");
+        assert!(bytes(&stack).iter().all(|&b| b == 0), "a new stack is zero");
+    }
+
     #[test]
     fn zero_clears_what_was_written() {
         for keep_resident in [0, 1, page_size(), 3 * page_size(), usize::MAX] {
