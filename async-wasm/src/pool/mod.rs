@@ -3,8 +3,8 @@
 //! wasmtime asks its stack creator for a stack the first time a store makes an async call,
 //! keeps it cached in the store for the store's next calls, and drops it with the store.
 //! Without a pool each of those is an `mmap`, an `mprotect` and a `munmap`: for a service
-//! that makes a store per request, most of the request's cost. The pool turns them into a
-//! slot's `try_lock` or a lock and a `Vec::pop`, and a `Vec::push`.
+//! that makes a store per request, most of the request's cost. The pool turns them into
+//! taking an idle stack from a slot or a list, and putting it back.
 //!
 //! Zeroing, when the engine asks for it, happens as a stack comes back and once the pool
 //! has decided to keep it: the top `keep_resident` bytes are written with zeros (they stay
@@ -225,8 +225,8 @@ impl StackPoolBuilder {
     ///
     /// The default is what this process can map: half of the memory mappings it may hold
     /// (on Linux `vm.max_map_count`, read once; elsewhere Linux's default of 65,530 is
-    /// assumed), divided by the two mappings each stack takes. That is 16,382 stacks with
-    /// Linux's default, and it leaves the other half to the rest of the process: guest
+    /// assumed), divided by the mappings each stack takes (two on Linux). That is 16,382
+    /// stacks with Linux's default, and it leaves the other half to the rest of the process: guest
     /// memories (about three mappings each), the allocator, libraries, other pools. Past
     /// it, a lease is a typed error instead of a mapping the process cannot afford
     /// (running out of mappings can abort a process, wherever the next `mmap` is). Set a
