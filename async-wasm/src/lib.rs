@@ -142,8 +142,8 @@ pub use host_future::HostFuture;
 pub use into_async_func::IntoAsyncFunc;
 pub use linker_ext::LinkerExt;
 pub use local::{Local, LocalFuture};
-pub use pool::{StackPool, StackPoolBuilder, StackPoolError, StackPoolStats};
-pub use stack::Stack;
+pub use pool::{StackPool, StackPoolBuilder, StackPoolStats};
+pub use stack::{Stack, StackPoolError};
 
 // The README's examples run as doctests too.
 #[cfg(doctest)]

@@ -27,9 +27,10 @@ pub enum Allocation {
     /// all of it is reserved up front.
     Pooling,
     /// wasmtime's on-demand allocator (a fresh `mmap` per memory) with stacks from a
-    /// [`StackPool`]. For guests without a memory, unbounded concurrency
+    /// [`StackPool`]. For guests without a memory, concurrency with no peak you can name
     /// ([`max_stores`](AsyncEngineBuilder::max_stores) is then a bound on stacks, which you
-    /// may leave unset), or little address space.
+    /// may leave unset: the pool then stops at what the process can map, with an error),
+    /// or little address space.
     StackPool,
 }
 
@@ -176,8 +177,9 @@ impl AsyncEngineBuilder {
     /// At most `n` stores at once: the slots [`AsyncEngine::acquire_store`] waits for, and
     /// what the engine reserves. Under [`Allocation::Pooling`] the default is 1,000, and
     /// the instance, memory and stack slots for all `n` are reserved up front; under
-    /// [`Allocation::StackPool`] the default is no bound (the operating system's limits
-    /// decide) and `n` bounds the pool's stacks. (Under `Pooling`, the memory, table and
+    /// [`Allocation::StackPool`] `n` bounds the pool's stacks, and without it the pool's
+    /// own default bound applies (what the process can map: see
+    /// [`StackPoolBuilder::max_stacks`](crate::StackPoolBuilder::max_stacks)). (Under `Pooling`, the memory, table and
     /// stack slots number a few more: 32 per CPU, for at most 16 CPUs, so that slots a
     /// dropped store returned but wasmtime has not yet put back do not fail the store
     /// admitted in its place. Instances stay at `n`.)

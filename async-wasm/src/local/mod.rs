@@ -2,8 +2,8 @@
 //! that made them. Why this is sound is on [`Local`].
 
 mod block;
+mod thread_id;
 
-use core::cell::Cell;
 use core::fmt;
 use core::future::Future;
 use core::marker::PhantomData;
@@ -12,45 +12,19 @@ use core::ops::{Deref, DerefMut};
 use core::pin::Pin;
 use core::ptr::NonNull;
 use core::task::{Context, Poll};
-use std::sync::atomic::{AtomicU64, Ordering};
 
-/// A number for the current thread, unique for the life of the process: unlike a
-/// thread-local's address or an OS thread id, it is never given to a later thread.
-///
-/// Never inlined: the checks run on wasmtime's fibers, which a work-stealing executor may
-/// resume on another OS thread between two polls. Inlined into a caller that spans such a
-/// switch, the compiler could compute the thread-local's address once and read the old
-/// thread's id after the switch, and the check would pass on the wrong thread. A call of
-/// its own computes the address afresh each time (wasmtime's own thread-local accessors
-/// are `inline(never)` for the same reason).
-#[inline(never)]
-fn current_thread() -> u64 {
-    static NEXT: AtomicU64 = AtomicU64::new(1);
-    thread_local! {
-        // `const` and without a destructor, so it stays readable while other thread-locals
-        // are being destroyed.
-        static ID: Cell<u64> = const { Cell::new(0) };
-    }
-    ID.with(|id| match id.get() {
-        0 => {
-            let fresh = NEXT.fetch_add(1, Ordering::Relaxed);
-            id.set(fresh);
-            fresh
-        }
-        known => known,
-    })
-}
+use thread_id::ThreadId;
 
 /// Panics with the message every misuse gets: which value, which threads, what to do.
 #[cold]
 #[track_caller]
-fn wrong_thread(what: &str, owner: u64) -> ! {
+fn wrong_thread(what: &str, owner: ThreadId) -> ! {
     panic!(
         "async_wasm::{what} was used on a thread other than the one that made it \
          (made on thread #{owner}, used on thread #{}): local host state and local host \
          futures must stay on their thread, so run calls into a store with local data on \
          that thread (a tokio LocalSet or current-thread runtime, futures' LocalPool)",
-        current_thread()
+        ThreadId::current()
     )
 }
 
@@ -75,9 +49,7 @@ fn wrong_thread(what: &str, owner: u64) -> ! {
 /// So a `!Send` value is only ever touched on its own thread, which is all `!Send` asks.
 /// The cost is a thread-local read and a compare per access and per poll, and, per
 /// `LocalFuture`, an allocation of its own, reused from one future to the next on a thread.
-/// On a host call that is ready at once (about 40 ns through the `Send` path) that is
-/// measurable; on one that really waits it is lost in the noise: see the README's
-/// performance section.
+/// The README's performance section measures it against the `Send` path.
 ///
 /// If a store with `Local` data, or a call future into it, is moved to another thread
 /// anyway (spawned on a multi-thread runtime, say), nothing undefined happens: the first
@@ -104,7 +76,7 @@ fn wrong_thread(what: &str, owner: u64) -> ! {
 /// ```
 pub struct Local<T> {
     value: ManuallyDrop<T>,
-    thread: u64,
+    thread: ThreadId,
 }
 
 // SAFETY: `value` is only reachable through methods that first check that the current
@@ -128,7 +100,7 @@ impl<T> Local<T> {
     pub fn new(value: T) -> Local<T> {
         Local {
             value: ManuallyDrop::new(value),
-            thread: current_thread(),
+            thread: ThreadId::current(),
         }
     }
 
@@ -142,7 +114,7 @@ impl<T> Local<T> {
     /// assert!(state.is_here());
     /// ```
     pub fn is_here(&self) -> bool {
-        self.thread == current_thread()
+        self.thread == ThreadId::current()
     }
 
     /// The value, on its own thread.
@@ -216,7 +188,7 @@ impl<T> Local<T> {
 
     #[track_caller]
     fn check(&self) {
-        if self.thread != current_thread() {
+        if self.thread != ThreadId::current() {
             wrong_thread("Local", self.thread);
         }
     }
@@ -307,7 +279,7 @@ pub struct LocalFuture<F> {
     /// The future, alone in an allocation from `block::take` (or dangling when `F` is
     /// zero-sized), owned by this `LocalFuture`: never moved out, so pinned once polled.
     future: NonNull<F>,
-    thread: u64,
+    thread: ThreadId,
     _owns: PhantomData<F>,
 }
 
@@ -341,7 +313,7 @@ impl<F: Future> LocalFuture<F> {
         unsafe { ptr.as_ptr().write(future) };
         LocalFuture {
             future: ptr,
-            thread: current_thread(),
+            thread: ThreadId::current(),
             _owns: PhantomData,
         }
     }
@@ -354,7 +326,7 @@ impl<F: Future> Future for LocalFuture<F> {
     ///
     /// On a thread other than the one that made it.
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
-        if self.thread != current_thread() {
+        if self.thread != ThreadId::current() {
             wrong_thread("LocalFuture", self.thread);
         }
         // SAFETY: `future` points to a live `F` that this `LocalFuture` owns exclusively
@@ -365,7 +337,7 @@ impl<F: Future> Future for LocalFuture<F> {
 
 impl<F> Drop for LocalFuture<F> {
     fn drop(&mut self) {
-        if self.thread != current_thread() {
+        if self.thread != ThreadId::current() {
             // Leaked: its destructor must not run here, and its allocation, which may be
             // pinned, is never freed.
             return;
@@ -395,27 +367,19 @@ mod tests {
     use std::sync::{Arc, Mutex};
 
     /// Records the thread its destructor ran on.
-    struct Recorder(Arc<Mutex<Vec<u64>>>);
+    struct Recorder(Arc<Mutex<Vec<ThreadId>>>);
 
     impl Drop for Recorder {
         fn drop(&mut self) {
-            self.0.lock().unwrap().push(current_thread());
+            self.0.lock().unwrap().push(ThreadId::current());
         }
-    }
-
-    #[test]
-    fn thread_numbers_differ_and_stay() {
-        let here = current_thread();
-        assert_eq!(here, current_thread());
-        let there = std::thread::spawn(current_thread).join().unwrap();
-        assert_ne!(here, there);
     }
 
     #[test]
     fn a_local_dropped_on_its_thread_runs_its_destructor() {
         let log = Arc::new(Mutex::new(Vec::new()));
         drop(Local::new(Recorder(log.clone())));
-        assert_eq!(*log.lock().unwrap(), [current_thread()]);
+        assert_eq!(*log.lock().unwrap(), [ThreadId::current()]);
     }
 
     #[test]

@@ -1,100 +1,124 @@
-//! One idle stack per pool kept by each thread, so that a store made and dropped on the
-//! same thread (a request served on one worker: the common case) leases and returns its
-//! stack without taking the pool's lock.
+//! Slots of idle stacks, one per thread as far as the slots go, so that a store made and
+//! dropped on the same thread (a request served on one worker: the common case) leases
+//! and returns its stack without taking the pool's lock.
 //!
 //! With one lock for every lease and every return, two threads serving a store per request
-//! on one pool met each other on about 5% of acquisitions, and each such meeting
-//! parks a thread in the kernel. A thread's cached stack is counted as idle by the pool
-//! (`Shared::idle`), and it is given back to the pool when the thread exits. Only pools
-//! whose `max_idle` is unbounded cache (see `Shared::thread_cache`), and only stacks as
-//! their last store left them (not zeroed): a zeroing engine needs every byte zero, which
-//! the pool's lists keep track of.
+//! on one pool met each other on about 5% of acquisitions, and each such meeting parks a
+//! thread in the kernel. Each thread uses the slot its number picks; a slot is taken with
+//! `try_lock` only, so that a thread that finds its slot busy (another thread's number
+//! picked it too) goes to the pool's lists instead of waiting.
 //!
-//! The thread-local is reached only from wasmtime's calls into the pool (`new_stack`, and
-//! the drop of a lent stack), through trait objects, and nothing in the pool switches
-//! fibers: no activation that computes its address spans a switch to another thread (the
-//! hazard `local::current_thread` guards against).
+//! The pool owns the slots, not the threads: a cached stack counts as idle, any thread
+//! that finds no other idle stack takes it ([`Slots::take_any`]), [`StackPool::trim`]
+//! empties the slots, and the stacks in them are unmapped with the pool, whichever threads
+//! still run. Only stacks as their last store left them (not zeroed) are kept here: a
+//! zeroing engine needs every byte zero, which the pool's lists keep track of.
+//!
+//! [`StackPool::trim`]: super::StackPool::trim
 
-use std::cell::RefCell;
-use std::sync::{Arc, Weak};
+use core::cell::Cell;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, TryLockError};
 
-use super::Shared;
 use crate::stack::Stack;
 
-thread_local! {
-    static CACHE: RefCell<Cache> = const { RefCell::new(Cache(Vec::new())) };
-}
+/// The most slots a pool keeps: more threads than this share slots.
+const MAX_SLOTS: usize = 64;
 
-/// This thread's stacks, one per pool at most.
-struct Cache(Vec<Entry>);
+/// One idle stack or none, alone on its cache line so that threads using neighbouring
+/// slots do not slow each other down.
+#[repr(align(128))]
+struct Slot(Mutex<Option<Stack>>);
 
-struct Entry {
-    /// Weak, so that a thread's cache does not keep a dropped pool alive. While it exists
-    /// the pool's allocation is not freed, so its address identifies the pool.
-    pool: Weak<Shared>,
-    stack: Stack,
-}
+/// A pool's slots.
+pub(super) struct Slots(Box<[Slot]>);
 
-impl Cache {
-    /// Drops the stacks of pools that no longer exist (their memory is unmapped here).
-    fn prune(&mut self) {
-        self.0.retain(|entry| entry.pool.strong_count() > 0);
+impl Slots {
+    /// A slot per thread the machine runs at once (as far as it says), at most
+    /// [`MAX_SLOTS`].
+    pub(super) fn new() -> Slots {
+        let threads = std::thread::available_parallelism().map_or(1, usize::from);
+        Slots(
+            (0..threads.clamp(1, MAX_SLOTS))
+                .map(|_| Slot(Mutex::new(None)))
+                .collect(),
+        )
     }
-}
 
-/// Takes this thread's stack of `pool`, if it keeps one.
-pub(super) fn take(pool: &Shared) -> Option<Stack> {
-    CACHE
-        .try_with(|cache| {
-            // `try_borrow_mut`: should a pool method ever be reached while the cache is
-            // borrowed, it finds the cache busy and uses the lock instead. (Once the
-            // thread-local is destroyed, `try_with` itself fails, with the same outcome.)
-            let mut cache = cache.try_borrow_mut().ok()?;
-            cache.prune();
-            let index = cache
-                .0
-                .iter()
-                .position(|entry| core::ptr::eq(entry.pool.as_ptr(), pool))?;
-            Some(cache.0.swap_remove(index).stack)
-        })
-        .ok()
-        .flatten()
-}
+    /// This thread's slot.
+    fn mine(&self) -> &Slot {
+        &self.0[thread_number() % self.0.len()]
+    }
 
-/// Keeps `stack` for `pool` on this thread, unless the thread keeps one already (or is
-/// exiting): then it is handed back.
-pub(super) fn put(pool: &Arc<Shared>, stack: Stack) -> Result<(), Stack> {
-    let mut stack = Some(stack);
-    let _ = CACHE.try_with(|cache| {
-        let Ok(mut cache) = cache.try_borrow_mut() else {
-            return;
+    /// Takes the stack in this thread's slot, if there is one and the slot is free.
+    pub(super) fn take_mine(&self) -> Option<Stack> {
+        self.mine().try_take()
+    }
+
+    /// Takes a stack from any slot that has one and is free: for a lease that found no
+    /// other idle stack, before it maps a new one.
+    pub(super) fn take_any(&self) -> Option<Stack> {
+        self.0.iter().find_map(Slot::try_take)
+    }
+
+    /// Puts `stack` in this thread's slot, or hands it back when the slot is full or busy.
+    pub(super) fn put_mine(&self, stack: Stack) -> Result<(), Stack> {
+        let mut slot = match self.mine().0.try_lock() {
+            Ok(slot) => slot,
+            Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+            Err(TryLockError::WouldBlock) => return Err(stack),
         };
-        cache.prune();
-        if cache
-            .0
-            .iter()
-            .all(|entry| !core::ptr::eq(entry.pool.as_ptr(), Arc::as_ptr(pool)))
-        {
-            let stack = stack.take().expect("not taken yet");
-            cache.0.push(Entry {
-                pool: Arc::downgrade(pool),
-                stack,
-            });
-        }
-    });
-    match stack {
-        None => Ok(()),
-        Some(stack) => Err(stack),
-    }
-}
-
-impl Drop for Cache {
-    /// At thread exit: each stack goes back to its pool, still counted as idle there.
-    fn drop(&mut self) {
-        for entry in self.0.drain(..) {
-            if let Some(pool) = entry.pool.upgrade() {
-                pool.keep_dirty(entry.stack);
+        match *slot {
+            Some(_) => Err(stack),
+            None => {
+                *slot = Some(stack);
+                Ok(())
             }
         }
     }
+
+    /// Takes every stack from every slot, waiting for slots in use.
+    pub(super) fn drain(&self) -> Vec<Stack> {
+        self.0
+            .iter()
+            .filter_map(|slot| {
+                // A slot only ever holds a whole `Option<Stack>`: poisoned, it is intact.
+                slot.0
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .take()
+            })
+            .collect()
+    }
+}
+
+impl Slot {
+    fn try_take(&self) -> Option<Stack> {
+        match self.0.try_lock() {
+            Ok(mut slot) => slot.take(),
+            Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner().take(),
+            Err(TryLockError::WouldBlock) => None,
+        }
+    }
+}
+
+/// A number for the current thread, given out in the order threads first ask: workers
+/// started together get consecutive numbers, hence different slots. It only spreads
+/// threads over slots, so it may wrap and repeat.
+fn thread_number() -> usize {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    thread_local! {
+        static NUMBER: Cell<Option<usize>> = const { Cell::new(None) };
+    }
+    // A thread-local that is already destroyed (a stack dropped during thread exit) gets
+    // slot 0, which is still a valid slot.
+    NUMBER
+        .try_with(|number| {
+            number.get().unwrap_or_else(|| {
+                let fresh = NEXT.fetch_add(1, Ordering::Relaxed);
+                number.set(Some(fresh));
+                fresh
+            })
+        })
+        .unwrap_or(0)
 }

@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use wasmtime::{StackCreator, StackMemory};
 
-use super::{Shared, StackPoolError};
-use crate::stack::Stack;
+use super::Shared;
+use crate::stack::{Stack, StackPoolError};
 
 /// What [`StackPool::configure`](super::StackPool::configure) hands to wasmtime.
 pub(super) struct PoolStackCreator(pub(super) Arc<Shared>);

@@ -3,41 +3,44 @@
 //! wasmtime asks its stack creator for a stack the first time a store makes an async call,
 //! keeps it cached in the store for the store's next calls, and drops it with the store.
 //! Without a pool each of those is an `mmap`, an `mprotect` and a `munmap`: for a service
-//! that makes a store per request, most of the request's cost. The pool turns them into a
-//! lock, a `Vec::pop` and a `Vec::push`.
+//! that makes a store per request, most of the request's cost. The pool turns them into
+//! taking an idle stack from a slot or a list, and putting it back.
 //!
-//! Zeroing, when the engine asks for it, happens as a stack comes back: the top
-//! `keep_resident` bytes are written with zeros (they stay resident, so the next call does
-//! not fault them in again), and the rest waits in `awaiting_decommit` until
-//! `decommit_batch` stacks can be given back to the operating system in one system call.
-//! Only stacks whose every usable byte is zero (`clean`) are lent to a zeroing engine.
+//! Zeroing, when the engine asks for it, happens as a stack comes back and once the pool
+//! has decided to keep it: the top `keep_resident` bytes are written with zeros (they stay
+//! resident, so the next call does not fault them in again), and the rest waits in
+//! `awaiting_decommit` until `decommit_batch` stacks can be given back to the operating
+//! system in one system call. Only stacks whose every usable byte is zero (`clean`) are
+//! lent to a zeroing engine.
 //!
-//! Without zeroing, and when `max_idle` does not bound the pool, each thread keeps one
-//! returned stack per pool for its next lease (`cache`), so that most leases and returns
-//! take no lock at all. The counters are atomics for the same reason; the lock guards the
-//! lists of idle stacks. A bounded pool keeps every idle stack in the lists, where every
-//! thread can lease it: a stack parked in one thread's cache would count against the bound
-//! while the other threads mapped stacks of their own.
+//! Without zeroing, a returned stack goes to the slot of the thread that returned it
+//! (`cache`), so that most leases and returns take no lock at all. The counters are
+//! atomics for the same reason; the lock guards the lists of idle stacks.
+//!
+//! Two bounds keep the pool finite: `max_stacks` (by default derived from the mappings
+//! the process may hold, `bound`) and `max_idle`; [`StackPool::trim`] gives idle stacks
+//! back on demand.
 
+mod bound;
 mod cache;
-mod error;
 mod lease;
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-pub use error::StackPoolError;
+use cache::Slots;
 use lease::PoolStackCreator;
 
-use crate::stack::{self, Stack, round_to_page};
+use crate::stack::{self, Stack, StackPoolError, round_to_page};
 
 /// A shared pool of [`Stack`]s that an engine draws every async stack from.
 ///
 /// Cloning gives another handle to the same pool; the engines configured with it hold one
-/// too, so the pool lives as long as any of them. A stack returns to the pool when wasmtime
-/// drops it; the pool keeps up to [`max_idle`](StackPool::max_idle) of them for the next
-/// store and frees the rest, and lends at most [`max_stacks`](StackPool::max_stacks) at
-/// once. Both are set with [`StackPool::builder`].
+/// too, so the pool lives as long as any of them, and its idle stacks are unmapped with it.
+/// A stack returns to the pool when wasmtime drops it; the pool keeps up to
+/// [`max_idle`](StackPool::max_idle) of them for the next store and unmaps the rest, and
+/// lends at most [`max_stacks`](StackPool::max_stacks) at once. Both are set with
+/// [`StackPool::builder`]; [`trim`](StackPool::trim) gives idle stacks back on demand.
 ///
 /// # What a lent stack counts
 ///
@@ -46,13 +49,9 @@ use crate::stack::{self, Stack, round_to_page};
 /// dropped: nothing in wasmtime's public API gives it back earlier. So
 /// [`in_use`](StackPoolStats::in_use) and the [`max_stacks`](StackPool::max_stacks) bound
 /// count live stores that have made an async call, not calls in flight: an idle store per
-/// connection keeps its stack. Measured on Linux x86_64 with 1 MiB stacks, 10,000 idle
-/// stores that had each made one call took 8.1 KiB of RSS and 2 memory mappings each, of
-/// which the stack 4.1 KiB (its one touched page and page tables) and both mappings, and
-/// 1 MiB of address space. The mappings are the limit: with Linux's default
-/// `vm.max_map_count` of 65,530, a process holds about 32,000 such stores, fewer with
-/// guest memories (each is more mappings); bound them with
-/// [`max_stacks`](StackPoolBuilder::max_stacks).
+/// connection keeps its stack. Each stack is its size in address space, what its calls
+/// touched in resident memory, and two memory mappings (on Linux, of the
+/// `vm.max_map_count` the process may hold): the README measures them.
 ///
 /// # What a store can see on its stack
 ///
@@ -64,13 +63,11 @@ use crate::stack::{self, Stack, round_to_page};
 /// [`Config::async_stack_zeroing(true)`](wasmtime::Config::async_stack_zeroing) every
 /// stack lent to that engine is zero in every byte: a multi-tenant host whose host
 /// functions might leak uninitialized memory (`unsafe` code, FFI) should turn it on, as
-/// defence in depth. The pool zeroes a stack as it comes back, the way wasmtime's pooling
-/// allocator does: it writes zeros over the top
+/// defence in depth. The pool zeroes a stack it keeps as it comes back, the way wasmtime's
+/// pooling allocator does: it writes zeros over the top
 /// [`keep_resident`](StackPoolBuilder::keep_resident) bytes and gives the rest back to the
 /// operating system, [`decommit_batch`](StackPoolBuilder::decommit_batch) stacks per
-/// system call. That costs about 0.55 µs of CPU per store with the defaults on this
-/// project's machine (Linux 6.18, x86_64 VM), most of it the kernel's walk of each stack's
-/// page table; the pooling allocator's zeroing costs about 0.5 µs there.
+/// system call. The README measures what that costs.
 ///
 /// # Example
 ///
@@ -112,14 +109,12 @@ pub struct StackPool {
 /// ```
 /// use async_wasm::StackPool;
 ///
-/// # #[cfg(unix)] {
 /// let pool = StackPool::builder(1 << 20)
 ///     .max_stacks(10_000)
 ///     .max_idle(256)
 ///     .build()?;
 /// assert_eq!((pool.max_stacks(), pool.max_idle()), (10_000, 256));
-/// # }
-/// # wasmtime::Result::<()>::Ok(())
+/// # Ok::<(), async_wasm::StackPoolError>(())
 /// ```
 #[derive(Debug, Clone)]
 #[must_use = "a builder does nothing until `build` is called"]
@@ -134,29 +129,26 @@ pub struct StackPoolBuilder {
 /// What every handle shares. The limits never change after `build`, and the counters are
 /// atomics, so both are read without the lock.
 struct Shared {
-    /// The usable size of every stack, page-rounded when valid; an invalid size is kept as
-    /// it was asked for so that `configure` reports it.
+    /// The usable size of every stack, page-rounded.
     stack_size: usize,
     max_idle: usize,
     max_stacks: usize,
     /// Bytes at the top of a stack zeroed by writing, page-rounded, at most `stack_size`.
     keep_resident: usize,
     decommit_batch: usize,
-    /// Whether threads keep a returned stack for themselves (`cache`): when `max_idle` is
-    /// unbounded, so that no idle stack is ever kept from a thread that needs one.
-    thread_cache: bool,
     /// Stacks lent to wasmtime now; at most `max_stacks`.
     in_use: AtomicUsize,
-    /// Idle stacks wherever they wait: `State`'s lists, a batch being decommitted, threads'
-    /// caches. At most `max_idle`: a stack only becomes idle through `reserve_idle`.
+    /// Idle stacks wherever they wait: `State`'s lists, a batch being decommitted, the
+    /// slots. At most `max_idle`: a stack only becomes idle through `reserve_idle`.
     idle: AtomicUsize,
     created: AtomicU64,
     reused: AtomicU64,
+    /// Idle stacks as their last store left them, one per thread as far as they go.
+    slots: Slots,
     state: Mutex<State>,
 }
 
-/// The idle stacks that are not in a thread's cache, by how much of them is known to be
-/// zero.
+/// The idle stacks that are not in a slot, by how much of them is known to be zero.
 struct State {
     /// Every usable byte zero: fresh, or zeroed. Lent first to zeroing engines.
     clean: Vec<Stack>,
@@ -177,7 +169,7 @@ struct State {
 /// let stats = pool.stats();
 /// assert_eq!((stats.created, stats.reused, stats.idle, stats.in_use), (2, 0, 2, 0));
 /// # }
-/// # wasmtime::Result::<()>::Ok(())
+/// # Ok::<(), async_wasm::StackPoolError>(())
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -193,11 +185,25 @@ pub struct StackPoolStats {
 }
 
 impl StackPoolBuilder {
-    /// Keeps at most `n` idle stacks; stacks given back beyond that are freed. The default
-    /// keeps every stack, so the pool grows to the peak number of stores holding one at
-    /// once, and lets each thread keep the last stack it gave back for its next lease,
-    /// without the pool's lock. A bounded pool keeps its idle stacks where every thread can
-    /// lease them, behind the lock. `0` keeps none: every store maps a fresh stack.
+    /// The default of [`max_idle`](StackPoolBuilder::max_idle).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use async_wasm::{StackPool, StackPoolBuilder};
+    ///
+    /// assert_eq!(StackPool::new(1 << 20).max_idle(), StackPoolBuilder::DEFAULT_MAX_IDLE);
+    /// ```
+    pub const DEFAULT_MAX_IDLE: usize = 256;
+
+    /// Keeps at most `n` idle stacks; a stack given back beyond that is unmapped at once.
+    /// The default, [`DEFAULT_MAX_IDLE`](Self::DEFAULT_MAX_IDLE) (256), keeps enough for
+    /// the stores a busy server makes and drops between two of its requests, and no more:
+    /// after a load spike the pool shrinks back to it as the spike's stores are dropped.
+    /// Raise it where stores come and go in larger waves (each stack it keeps is two
+    /// mappings, its size in address space, and the pages its calls touched, resident);
+    /// [`trim`](StackPool::trim) gives idle stacks back when you choose. `0` keeps none:
+    /// every store maps a fresh stack.
     ///
     /// # Example
     ///
@@ -207,7 +213,7 @@ impl StackPoolBuilder {
     /// pool.prewarm(4)?;
     /// assert_eq!(pool.stats().idle, 1);
     /// # }
-    /// # wasmtime::Result::<()>::Ok(())
+    /// # Ok::<(), async_wasm::StackPoolError>(())
     /// ```
     pub fn max_idle(mut self, n: usize) -> StackPoolBuilder {
         self.max_idle = n;
@@ -215,10 +221,17 @@ impl StackPoolBuilder {
     }
 
     /// Lends at most `n` stacks at once. Past it, the call or instantiation that needed a
-    /// stack fails with [`StackPoolError::Exhausted`], and every other store goes on. The
-    /// default is no bound, where the operating system's limits decide (on Linux each stack
-    /// is two of the `vm.max_map_count` mappings, and running out of mappings elsewhere in
-    /// the process may abort it).
+    /// stack fails with [`StackPoolError::Exhausted`], and every other store goes on.
+    ///
+    /// The default is what this process can map: half of the memory mappings it may hold
+    /// (on Linux `vm.max_map_count`, read once; elsewhere Linux's default of 65,530 is
+    /// assumed), divided by the mappings each stack takes (two on Linux). That is 16,382
+    /// stacks with Linux's default, and it leaves the other half to the rest of the process: guest
+    /// memories (about three mappings each), the allocator, libraries, other pools. Past
+    /// it, a lease is a typed error instead of a mapping the process cannot afford
+    /// (running out of mappings can abort a process, wherever the next `mmap` is). Set a
+    /// bound of your own where guests have memories or several pools share the process,
+    /// and to raise it for many idle stores (then raise `vm.max_map_count` too).
     ///
     /// A store holds its stack from its first async call until it is dropped, so this
     /// bounds the live stores that have made an async call, not the calls in flight. A
@@ -229,11 +242,9 @@ impl StackPoolBuilder {
     /// # Example
     ///
     /// ```
-    /// # #[cfg(unix)] {
     /// let pool = async_wasm::StackPool::builder(1 << 20).max_stacks(1_000).build()?;
     /// assert_eq!(pool.max_stacks(), 1_000);
-    /// # }
-    /// # wasmtime::Result::<()>::Ok(())
+    /// # Ok::<(), async_wasm::StackPoolError>(())
     /// ```
     pub fn max_stacks(mut self, n: usize) -> StackPoolBuilder {
         self.max_stacks = n;
@@ -244,21 +255,20 @@ impl StackPoolBuilder {
     /// how many bytes at the top of each stack are zeroed by writing zeros, in whole pages;
     /// the memory below is given back to the operating system and reads as zero the next
     /// time it is touched, at the cost of a page fault then. The default, 8 KiB, is twice
-    /// what wasmtime's entry and a small host function touch (the top page, measured);
-    /// raise it to the depth your host functions reach on every call, since each page below
-    /// it that every call touches is given back and faulted in again by the next store,
-    /// which costs more than writing it.
+    /// what wasmtime's entry and a small host function touch (the top page); raise it to
+    /// the depth your host functions reach on every call, since each page below it that
+    /// every call touches is given back and faulted in again by the next store, which
+    /// costs more than writing it. [`trim`](StackPool::trim) gives back what lies below it
+    /// on idle stacks, zeroing or not.
     ///
-    /// Without zeroing this does nothing.
+    /// Without zeroing this does nothing else.
     ///
     /// # Example
     ///
     /// ```
-    /// # #[cfg(unix)] {
     /// let pool = async_wasm::StackPool::builder(1 << 20).keep_resident(5000).build()?;
     /// assert_eq!(pool.keep_resident() % 4096, 0);
-    /// # }
-    /// # wasmtime::Result::<()>::Ok(())
+    /// # Ok::<(), async_wasm::StackPoolError>(())
     /// ```
     pub fn keep_resident(mut self, bytes: usize) -> StackPoolBuilder {
         self.keep_resident = bytes;
@@ -271,19 +281,16 @@ impl StackPoolBuilder {
     /// meanwhile the pool lends other stacks, and grows by up to `n` stacks to have them:
     /// `n` more stacks' worth of mappings and address space, and of resident memory only
     /// what deep calls touched below `keep_resident`, until the batch is given back. The
-    /// default is 32; `1` gives each stack back as it returns (`0` counts as `1`). On this
-    /// project's machine a zeroed store cost 0.4 µs more with `1` than with 32.
+    /// default is 32; `1` gives each stack back as it returns (`0` counts as `1`).
     ///
     /// Without zeroing this does nothing.
     ///
     /// # Example
     ///
     /// ```
-    /// # #[cfg(unix)] {
     /// let pool = async_wasm::StackPool::builder(1 << 20).decommit_batch(32).build()?;
     /// assert_eq!(pool.decommit_batch(), 32);
-    /// # }
-    /// # wasmtime::Result::<()>::Ok(())
+    /// # Ok::<(), async_wasm::StackPoolError>(())
     /// ```
     pub fn decommit_batch(mut self, n: usize) -> StackPoolBuilder {
         self.decommit_batch = n.max(1);
@@ -293,60 +300,54 @@ impl StackPoolBuilder {
     /// Makes the pool. Nothing is allocated until a stack is needed or
     /// [`prewarm`](StackPool::prewarm)ed.
     ///
+    /// On targets where wasmtime cannot use custom stacks (all but unix) the pool is made,
+    /// and every use of it that needs a stack ([`configure`](StackPool::configure),
+    /// [`engine`](StackPool::engine), [`prewarm`](StackPool::prewarm)) returns
+    /// [`StackPoolError::Unsupported`].
+    ///
     /// # Errors
     ///
     /// [`StackPoolError::InvalidSize`] when the stack size is 0 or above
-    /// [`Stack::MAX_SIZE`], and [`StackPoolError::Unsupported`] on targets where wasmtime
-    /// cannot use custom stacks (all but unix).
+    /// [`Stack::MAX_SIZE`].
     ///
     /// # Example
     ///
     /// ```
     /// use async_wasm::{StackPool, StackPoolError};
     ///
-    /// # #[cfg(unix)] {
     /// assert_eq!(StackPool::builder(5000).build()?.stack_size() % 4096, 0);
-    /// let err = StackPool::builder(0).build().unwrap_err();
     /// assert!(matches!(
-    ///     err.downcast_ref::<StackPoolError>(),
-    ///     Some(StackPoolError::InvalidSize { size: 0 })
+    ///     StackPool::builder(0).build(),
+    ///     Err(StackPoolError::InvalidSize { size: 0 })
     /// ));
-    /// # }
-    /// # wasmtime::Result::<()>::Ok(())
+    /// # Ok::<(), StackPoolError>(())
     /// ```
-    pub fn build(self) -> wasmtime::Result<StackPool> {
-        let pool = self.into_pool();
-        pool.shared.validate()?;
-        Ok(pool)
-    }
-
-    /// The pool, unchecked: [`StackPool::new`] defers the checks to `configure`.
-    fn into_pool(self) -> StackPool {
-        let stack_size = if (1..=Stack::MAX_SIZE).contains(&self.stack_size) {
-            round_to_page(self.stack_size)
-        } else {
-            self.stack_size
-        };
-        StackPool {
+    pub fn build(self) -> Result<StackPool, StackPoolError> {
+        if !(1..=Stack::MAX_SIZE).contains(&self.stack_size) {
+            return Err(StackPoolError::InvalidSize {
+                size: self.stack_size,
+            });
+        }
+        let stack_size = round_to_page(self.stack_size);
+        Ok(StackPool {
             shared: Arc::new(Shared {
                 stack_size,
                 max_idle: self.max_idle,
                 max_stacks: self.max_stacks,
-                keep_resident: round_to_page(self.keep_resident.min(Stack::MAX_SIZE))
-                    .min(stack_size),
+                keep_resident: round_to_page(self.keep_resident.min(stack_size)),
                 decommit_batch: self.decommit_batch,
-                thread_cache: self.max_idle == usize::MAX,
                 in_use: AtomicUsize::new(0),
                 idle: AtomicUsize::new(0),
                 created: AtomicU64::new(0),
                 reused: AtomicU64::new(0),
+                slots: Slots::new(),
                 state: Mutex::new(State {
                     clean: Vec::new(),
                     awaiting_decommit: Vec::new(),
                     dirty: Vec::new(),
                 }),
             }),
-        }
+        })
     }
 }
 
@@ -357,38 +358,43 @@ impl StackPool {
     /// # Example
     ///
     /// ```
-    /// # #[cfg(unix)] {
     /// let pool = async_wasm::StackPool::builder(1 << 20).max_stacks(64).build()?;
     /// assert_eq!(pool.stack_size(), 1 << 20);
-    /// # }
-    /// # wasmtime::Result::<()>::Ok(())
+    /// # Ok::<(), async_wasm::StackPoolError>(())
     /// ```
     pub fn builder(stack_size: usize) -> StackPoolBuilder {
         StackPoolBuilder {
             stack_size,
-            max_idle: usize::MAX,
-            max_stacks: usize::MAX,
+            max_idle: StackPoolBuilder::DEFAULT_MAX_IDLE,
+            max_stacks: bound::default_max_stacks(),
             keep_resident: 8 << 10,
             decommit_batch: 32,
         }
     }
 
     /// Makes an empty pool of stacks with `stack_size` usable bytes each (rounded up to
-    /// whole pages), with the default limits: no bound on stacks lent or kept idle.
+    /// whole pages), with the default limits: see [`StackPoolBuilder`]'s methods.
     ///
-    /// An invalid size (0, or above [`Stack::MAX_SIZE`]) or an unsupported target is
-    /// reported by [`configure`](StackPool::configure) and [`engine`](StackPool::engine);
-    /// [`StackPool::builder`]`(size).build()` reports them at once.
+    /// The same as [`StackPool::builder`]`(stack_size).build()`, for a size known to be
+    /// valid (a constant, as a rule); `build` returns the error instead.
+    ///
+    /// # Panics
+    ///
+    /// When `stack_size` is 0 or above [`Stack::MAX_SIZE`].
     ///
     /// # Example
     ///
     /// ```
     /// let pool = async_wasm::StackPool::new(1 << 20);
     /// assert_eq!(pool.stack_size(), 1 << 20);
-    /// assert_eq!(pool.max_stacks(), usize::MAX);
+    /// assert!(pool.max_stacks() < usize::MAX);
     /// ```
+    #[track_caller]
     pub fn new(stack_size: usize) -> StackPool {
-        StackPool::builder(stack_size).into_pool()
+        match StackPool::builder(stack_size).build() {
+            Ok(pool) => pool,
+            Err(err) => panic!("StackPool::new({stack_size}): {err}"),
+        }
     }
 
     /// Makes `config`'s engine take every async stack from this pool, with this pool's
@@ -407,11 +413,10 @@ impl StackPool {
     /// With [`Config::async_stack_zeroing(true)`](wasmtime::Config::async_stack_zeroing)
     /// the engine gets stacks that are zero in every byte; without it, a store's first call
     /// runs on a stack that still holds the previous store's frames. See
-    /// [`StackPool`] for when to zero, and what it costs.
+    /// [`StackPool`] for when to zero.
     ///
     /// # Errors
     ///
-    /// [`StackPoolError::InvalidSize`] for a pool made with an invalid size, and
     /// [`StackPoolError::Unsupported`] on targets that are not unix; `config` is then left
     /// as it was.
     ///
@@ -427,8 +432,10 @@ impl StackPool {
     /// # }
     /// # wasmtime::Result::<()>::Ok(())
     /// ```
-    pub fn configure(&self, config: &mut wasmtime::Config) -> wasmtime::Result<()> {
-        self.shared.validate()?;
+    pub fn configure(&self, config: &mut wasmtime::Config) -> Result<(), StackPoolError> {
+        if !stack::SUPPORTED {
+            return Err(StackPoolError::Unsupported);
+        }
         config.async_stack_size(self.shared.stack_size);
         config.with_host_stack(Arc::new(PoolStackCreator(self.shared.clone())));
         Ok(())
@@ -439,7 +446,8 @@ impl StackPool {
     ///
     /// # Errors
     ///
-    /// Those of [`configure`](StackPool::configure); [`StackPoolError::PoolingAllocator`]
+    /// Those of [`configure`](StackPool::configure), as a [`wasmtime::Error`] holding the
+    /// [`StackPoolError`]; [`StackPoolError::PoolingAllocator`]
     /// when `config` uses the pooling allocator, which would leave the pool unused;
     /// [`EngineError::HostStackTooSmall`](crate::EngineError::HostStackTooSmall) when the
     /// pool's stacks leave host functions less than [`MIN_HOST_STACK`](crate::MIN_HOST_STACK)
@@ -495,8 +503,9 @@ impl StackPool {
         Ok(engine)
     }
 
-    /// Allocates stacks until `n` are idle, or [`max_idle`](StackPool::max_idle) if it is
-    /// lower, so the first stores do not pay for them.
+    /// Allocates stacks until `n` are idle, or [`max_idle`](StackPool::max_idle) or
+    /// [`max_stacks`](StackPool::max_stacks) if lower, so the first stores do not pay for
+    /// them.
     ///
     /// # Errors
     ///
@@ -510,10 +519,10 @@ impl StackPool {
     /// pool.prewarm(3)?;
     /// assert_eq!(pool.stats().idle, 3);
     /// # }
-    /// # wasmtime::Result::<()>::Ok(())
+    /// # Ok::<(), async_wasm::StackPoolError>(())
     /// ```
-    pub fn prewarm(&self, n: usize) -> wasmtime::Result<()> {
-        let n = n.min(self.shared.max_idle);
+    pub fn prewarm(&self, n: usize) -> Result<(), StackPoolError> {
+        let n = n.min(self.shared.max_idle).min(self.shared.max_stacks);
         while self.shared.idle.load(Ordering::Relaxed) < n {
             let stack = self.shared.allocate()?;
             self.shared.keep_clean(stack);
@@ -521,11 +530,9 @@ impl StackPool {
         Ok(())
     }
 
-    /// Gives the pool a stack made elsewhere, to be lent like its own. A stack beyond
-    /// [`max_idle`](StackPool::max_idle) is freed, which is not an error.
-    ///
-    /// This is [`prewarm`](StackPool::prewarm) by hand, for the 2020 crate's users who make
-    /// their [`Stack`]s themselves; `prewarm` is the simpler way to have stacks ready.
+    /// Gives the pool a stack made elsewhere, to be lent like its own: a
+    /// [`prewarm`](StackPool::prewarm) by hand. A stack beyond
+    /// [`max_idle`](StackPool::max_idle) is unmapped, which is not an error.
     ///
     /// # Errors
     ///
@@ -535,27 +542,56 @@ impl StackPool {
     /// # Example
     ///
     /// ```
-    /// use async_wasm::{Stack, StackPool};
+    /// use async_wasm::{Stack, StackPool, StackPoolError};
     ///
     /// # #[cfg(unix)] {
     /// let pool = StackPool::new(1 << 16);
     /// pool.put(Stack::new(1 << 16)?)?;
-    /// assert!(pool.put(Stack::new(1 << 17)?).is_err());
+    /// assert!(matches!(
+    ///     pool.put(Stack::new(1 << 17)?),
+    ///     Err(StackPoolError::SizeMismatch { expected: 0x1_0000, found: 0x2_0000 })
+    /// ));
     /// assert_eq!(pool.stats().idle, 1);
     /// # }
-    /// # wasmtime::Result::<()>::Ok(())
+    /// # Ok::<(), StackPoolError>(())
     /// ```
-    pub fn put(&self, stack: Stack) -> wasmtime::Result<()> {
+    pub fn put(&self, stack: Stack) -> Result<(), StackPoolError> {
         if stack.size() != self.shared.stack_size {
             return Err(StackPoolError::SizeMismatch {
                 expected: self.shared.stack_size,
                 found: stack.size(),
-            }
-            .into());
+            });
         }
         // Nothing has run on a `Stack` outside a pool: it is as zero as when it was made.
         self.shared.keep_clean(stack);
         Ok(())
+    }
+
+    /// Gives memory back: unmaps idle stacks until at most `keep_idle` are left, and gives
+    /// the pages of those left below [`keep_resident`](StackPool::keep_resident) back to
+    /// the operating system (they read as zero when next touched). Returns how many stacks
+    /// were unmapped.
+    ///
+    /// The pool has no thread or clock of its own, so it never does this by itself:
+    /// [`max_idle`](StackPoolBuilder::max_idle) bounds what a load spike leaves behind,
+    /// and a server that wants more back after the load is gone (the resident pages of
+    /// its kept stacks, or every idle stack) calls `trim` when it chooses, from a timer
+    /// say. Stacks lent to stores are not touched: they come back to the pool as their
+    /// stores are dropped.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # #[cfg(unix)] {
+    /// let pool = async_wasm::StackPool::new(1 << 16);
+    /// pool.prewarm(8)?;
+    /// assert_eq!(pool.trim(2), 6);
+    /// assert_eq!(pool.stats().idle, 2);
+    /// # }
+    /// # Ok::<(), async_wasm::StackPoolError>(())
+    /// ```
+    pub fn trim(&self, keep_idle: usize) -> usize {
+        self.shared.trim(keep_idle)
     }
 
     /// The usable size of the pool's stacks, in bytes.
@@ -574,7 +610,7 @@ impl StackPool {
     /// # Example
     ///
     /// ```
-    /// assert_eq!(async_wasm::StackPool::new(1 << 20).max_idle(), usize::MAX);
+    /// assert_eq!(async_wasm::StackPool::new(1 << 20).max_idle(), 256);
     /// ```
     pub fn max_idle(&self) -> usize {
         self.shared.max_idle
@@ -585,7 +621,8 @@ impl StackPool {
     /// # Example
     ///
     /// ```
-    /// assert_eq!(async_wasm::StackPool::new(1 << 20).max_stacks(), usize::MAX);
+    /// let bound = async_wasm::StackPool::new(1 << 20).max_stacks();
+    /// assert!(0 < bound && bound < usize::MAX);
     /// ```
     pub fn max_stacks(&self) -> usize {
         self.shared.max_stacks
@@ -660,19 +697,6 @@ impl Shared {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// The checks `StackPool::new` defers: a valid size, on a target with custom stacks.
-    fn validate(&self) -> Result<(), StackPoolError> {
-        if !stack::SUPPORTED {
-            return Err(StackPoolError::Unsupported);
-        }
-        if !(1..=Stack::MAX_SIZE).contains(&self.stack_size) {
-            return Err(StackPoolError::InvalidSize {
-                size: self.stack_size,
-            });
-        }
-        Ok(())
-    }
-
     fn stats(&self) -> StackPoolStats {
         StackPoolStats {
             created: self.created.load(Ordering::Relaxed),
@@ -683,24 +707,15 @@ impl Shared {
     }
 
     fn allocate(&self) -> Result<Stack, StackPoolError> {
-        let stack = Stack::create(self.stack_size)?;
+        let stack = Stack::new(self.stack_size)?;
         self.created.fetch_add(1, Ordering::Relaxed);
         Ok(stack)
-    }
-
-    /// This thread's cached stack, if the pool caches.
-    fn cached(&self) -> Option<Stack> {
-        if self.thread_cache {
-            cache::take(self)
-        } else {
-            None
-        }
     }
 
     /// Counts one more stack lent, unless `max_stacks` are.
     fn reserve_lease(&self) -> Result<(), StackPoolError> {
         self.in_use
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+            .try_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
                 (n < self.max_stacks).then_some(n + 1)
             })
             .map(drop)
@@ -712,7 +727,7 @@ impl Shared {
     /// Counts one more idle stack, unless `max_idle` are: then the caller frees it.
     fn reserve_idle(&self) -> bool {
         self.idle
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+            .try_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
                 (n < self.max_idle).then_some(n + 1)
             })
             .is_ok()
@@ -734,18 +749,23 @@ impl Shared {
                 }
             };
             listed
-                .or_else(|| self.cached().map(Source::Dirty))
+                .or_else(|| self.slots.take_mine().map(Source::Dirty))
+                .or_else(|| self.slots.take_any().map(Source::Dirty))
                 .unwrap_or(Source::New)
         } else {
             // This thread's own stack first, without the lock. Clean stacks come last: they
-            // are kept for zeroing engines sharing the pool.
-            self.cached().map(Source::Idle).unwrap_or_else(|| {
-                let mut state = self.lock();
-                match state.dirty.pop().or_else(|| state.awaiting_decommit.pop()) {
-                    Some(stack) => Source::Idle(stack),
-                    None => state.clean.pop().map_or(Source::New, Source::Idle),
-                }
-            })
+            // are kept for zeroing engines sharing the pool. Other threads' slots before a
+            // new mapping: no idle stack is kept from a thread that needs one.
+            self.slots
+                .take_mine()
+                .map(Source::Idle)
+                .or_else(|| {
+                    let mut state = self.lock();
+                    let listed = state.dirty.pop().or_else(|| state.awaiting_decommit.pop());
+                    listed.or_else(|| state.clean.pop()).map(Source::Idle)
+                })
+                .or_else(|| self.slots.take_any().map(Source::Idle))
+                .unwrap_or(Source::New)
         };
         if !matches!(source, Source::New) {
             self.idle.fetch_sub(1, Ordering::Relaxed);
@@ -766,25 +786,20 @@ impl Shared {
 
     /// Takes a stack back from wasmtime; `zeroed` when the engine that leased it zeroes its
     /// stacks, so that the next lease probably wants it zeroed too.
-    fn give_back(self: &Arc<Shared>, mut stack: Stack, zeroed: bool) {
-        if zeroed {
-            stack.zero_top(self.keep_resident);
-        }
+    fn give_back(&self, mut stack: Stack, zeroed: bool) {
         self.in_use.fetch_sub(1, Ordering::Relaxed);
+        // Decided before any work on the stack: one past `max_idle` is unmapped as it goes
+        // out of scope, unzeroed.
         if !self.reserve_idle() {
-            // Past `max_idle`: `stack` is unmapped as it goes out of scope.
             return;
         }
         if !zeroed {
-            let uncached = match self.thread_cache {
-                true => cache::put(self, stack).err(),
-                false => Some(stack),
-            };
-            if let Some(stack) = uncached {
+            if let Err(stack) = self.slots.put_mine(stack) {
                 self.keep_dirty(stack);
             }
             return;
         }
+        stack.zero_top(self.keep_resident);
         if self.keep_resident == self.stack_size {
             // Zeroed by writing, all of it.
             self.lock().clean.push(stack);
@@ -813,6 +828,36 @@ impl Shared {
     /// Lists a stack as its last store left it, already counted as idle.
     fn keep_dirty(&self, stack: Stack) {
         self.lock().dirty.push(stack);
+    }
+
+    /// See [`StackPool::trim`]. Every idle stack is taken out, those beyond `keep_idle`
+    /// unmapped (clean ones are kept first: they have the least resident), and the rest
+    /// decommitted below `keep_resident` outside the lock and put back; until then they
+    /// are not lent, and a lease meanwhile maps a new stack.
+    fn trim(&self, keep_idle: usize) -> usize {
+        let (mut clean, mut dirty) = {
+            let mut state = self.lock();
+            let clean = std::mem::take(&mut state.clean);
+            let mut dirty = std::mem::take(&mut state.awaiting_decommit);
+            dirty.append(&mut state.dirty);
+            (clean, dirty)
+        };
+        dirty.extend(self.slots.drain());
+        let taken = clean.len() + dirty.len();
+        clean.truncate(keep_idle);
+        dirty.truncate(keep_idle - clean.len());
+        let freed = taken - clean.len() - dirty.len();
+        self.idle.fetch_sub(freed, Ordering::Relaxed);
+        // Decommitting below the top also zeroes, and every dirty stack's top is zeroed
+        // by writing: all of them come back clean.
+        for stack in &mut dirty {
+            stack.zero_top(self.keep_resident);
+        }
+        Stack::decommit_below(&mut dirty, self.keep_resident);
+        let mut state = self.lock();
+        state.clean.append(&mut clean);
+        state.clean.append(&mut dirty);
+        freed
     }
 }
 

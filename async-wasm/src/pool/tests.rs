@@ -200,16 +200,18 @@ fn a_larger_request_than_the_pool_is_an_error() {
 }
 
 #[test]
-fn the_builder_checks_the_size_and_new_defers_it() {
+fn the_builder_and_new_check_the_size_alike() {
     for size in [0, Stack::MAX_SIZE + 1] {
-        let err = StackPool::builder(size).build().unwrap_err();
         assert!(matches!(
-            err.downcast_ref::<StackPoolError>(),
-            Some(StackPoolError::InvalidSize { size: s }) if *s == size
+            StackPool::builder(size).build(),
+            Err(StackPoolError::InvalidSize { size: s }) if s == size
         ));
-        let pool = StackPool::new(size);
-        let err = pool.configure(&mut Config::new()).unwrap_err();
-        assert!(err.is::<StackPoolError>(), "{err:?}");
+        let panic = std::panic::catch_unwind(|| StackPool::new(size)).unwrap_err();
+        let message = panic.downcast_ref::<String>().unwrap();
+        assert!(
+            message.contains("StackPool::new") && message.contains("1 GiB"),
+            "{message}"
+        );
     }
 }
 
@@ -304,24 +306,33 @@ fn a_thread_gets_its_own_stack_back() {
     assert_eq!((stats.created, stats.reused, stats.idle), (1, 1, 0));
 }
 
-/// A stack cached by a thread goes back to the pool when the thread exits, for any thread
-/// to lease.
+/// A stack cached by one thread serves a lease on any other, while that thread lives and
+/// after it exits.
 #[test]
-fn a_threads_cached_stack_returns_to_the_pool_when_it_exits() {
+fn a_threads_cached_stack_serves_every_thread() {
     let pool = StackPool::new(SIZE);
-    let top = {
+    let (returned, wait) = (std::sync::mpsc::channel(), std::sync::mpsc::channel::<()>());
+    let other = {
         let creator = creator(&pool);
+        let (returned, wait) = (returned.0, wait.1);
         std::thread::spawn(move || {
             let stack = creator.new_stack(SIZE, false).unwrap();
-            stack.top() as usize
+            let top = stack.top() as usize;
+            drop(stack);
+            returned.send(top).unwrap();
+            wait.recv().unwrap(); // alive until the lease below is made
         })
-        .join()
-        .unwrap()
     };
+    let top = returned.1.recv().unwrap();
     assert_eq!(pool.stats().idle, 1);
     let here = creator(&pool).new_stack(SIZE, false).unwrap();
-    assert_eq!(here.top() as usize, top, "the exited thread's stack");
+    assert_eq!(here.top() as usize, top, "the other thread's stack");
     assert_eq!((pool.stats().created, pool.stats().reused), (1, 1));
+    drop(here);
+    wait.0.send(()).unwrap();
+    other.join().unwrap();
+    let again = creator(&pool).new_stack(SIZE, false).unwrap();
+    assert_eq!(again.top() as usize, top, "and after it exited");
 }
 
 /// A bounded pool keeps no stack in a thread's cache: the one idle stack `max_idle(1)`
@@ -360,21 +371,136 @@ fn a_bounded_pool_lends_every_idle_stack_to_every_thread() {
     assert_eq!((stats.created, stats.reused, stats.idle), (2, 0, 0));
 }
 
-/// A thread's cache does not keep a dropped pool alive: its stack is freed with the
-/// thread's next use of any pool.
+/// Dropping a pool unmaps the stacks cached for other threads, while those threads live
+/// on and never touch a pool again.
 #[test]
-fn a_cached_stack_does_not_keep_its_pool_alive() {
-    std::thread::spawn(|| {
-        let pool = StackPool::new(SIZE);
-        let weak = Arc::downgrade(&pool.shared);
+fn a_dropped_pool_unmaps_the_stacks_other_threads_cached() {
+    let pool = StackPool::new(SIZE);
+    let (returned, wait) = (std::sync::mpsc::channel(), std::sync::mpsc::channel::<()>());
+    let other = {
         let creator = creator(&pool);
-        drop(creator.new_stack(SIZE, false).unwrap());
-        drop((creator, pool));
-        assert!(weak.upgrade().is_none(), "freed though its stack is cached");
-        let other = StackPool::new(SIZE);
-        drop(self::creator(&other).new_stack(SIZE, false).unwrap());
-        assert_eq!(other.stats().idle, 1);
-    })
-    .join()
-    .unwrap();
+        let (returned, wait) = (returned.0, wait.1);
+        std::thread::spawn(move || {
+            drop(creator.new_stack(SIZE, false).unwrap());
+            drop(creator);
+            returned.send(()).unwrap();
+            wait.recv().unwrap(); // alive, and idle, until the pool is gone
+        })
+    };
+    returned.1.recv().unwrap();
+    assert_eq!(pool.stats().idle, 1);
+    let unmapped = crate::stack::UNMAPS.with(|n| n.get());
+    let weak = Arc::downgrade(&pool.shared);
+    drop(pool);
+    assert!(weak.upgrade().is_none());
+    assert_eq!(
+        crate::stack::UNMAPS.with(|n| n.get()),
+        unmapped + 1,
+        "the other thread's stack is unmapped with the pool, here"
+    );
+    wait.0.send(()).unwrap();
+    other.join().unwrap();
+}
+
+/// Past the default bound, derived from the mappings the process may hold, a lease is a
+/// typed error, not a mapping the process cannot afford.
+#[test]
+fn leasing_past_the_default_bound_is_a_typed_error() {
+    let pool = StackPool::builder(4096).max_idle(0).build().unwrap();
+    let bound = pool.max_stacks();
+    assert_eq!(bound, bound::default_max_stacks());
+    // A machine whose vm.max_map_count is in the millions would take this test minutes.
+    if bound > 1 << 20 {
+        eprintln!("skipped: a default bound of {bound} stacks is too many to lease here");
+        return;
+    }
+    let creator = creator(&pool);
+    let leased: Vec<_> = (0..bound)
+        .map(|_| creator.new_stack(4096, false).unwrap())
+        .collect();
+    let err = creator.new_stack(4096, false).err().unwrap();
+    assert!(
+        matches!(
+            err.downcast_ref::<StackPoolError>(),
+            Some(StackPoolError::Exhausted { max_stacks }) if *max_stacks == bound
+        ),
+        "{err:?}"
+    );
+    drop(leased);
+    assert_eq!(pool.stats().in_use, 0);
+    drop(creator.new_stack(4096, false).unwrap());
+}
+
+/// After a spike of stores, the pool keeps the default `max_idle` and unmaps the rest as
+/// they come back; `trim` gives back more, and what it keeps is no longer resident below
+/// `keep_resident`.
+#[test]
+fn the_pool_shrinks_after_a_spike() {
+    let spike = StackPoolBuilder::DEFAULT_MAX_IDLE + 50;
+    let pool = StackPool::new(SIZE);
+    let creator = creator(&pool);
+    let leased: Vec<_> = (0..spike)
+        .map(|_| {
+            let stack = creator.new_stack(SIZE, false).unwrap();
+            scribble(&*stack); // a deep call touched every page
+            stack
+        })
+        .collect();
+    let unmapped = crate::stack::UNMAPS.with(|n| n.get());
+    drop(leased);
+    let stats = pool.stats();
+    assert_eq!(
+        (stats.in_use, stats.idle),
+        (0, StackPoolBuilder::DEFAULT_MAX_IDLE)
+    );
+    assert_eq!(crate::stack::UNMAPS.with(|n| n.get()), unmapped + 50);
+
+    assert_eq!(pool.trim(2), StackPoolBuilder::DEFAULT_MAX_IDLE - 2);
+    assert_eq!(pool.stats().idle, 2);
+    let kept: Vec<_> = (0..2)
+        .map(|_| creator.new_stack(SIZE, false).unwrap())
+        .collect();
+    assert_eq!(
+        pool.stats().created,
+        spike as u64,
+        "the kept stacks are lent"
+    );
+    for stack in &kept {
+        // Before reading: a read maps the zero page in.
+        #[cfg(target_os = "linux")]
+        assert!(!resident(stack.top() as usize - pool.keep_resident() - 1));
+        assert!(
+            bytes(&**stack).iter().all(|&b| b == 0),
+            "trimmed stacks are zero"
+        );
+    }
+    drop(kept);
+    assert_eq!(pool.trim(0), 2);
+    assert_eq!(pool.stats().idle, 0);
+}
+
+/// A zeroing engine's stack that the pool will not keep is unmapped as it is: zeroing it
+/// first would be work for nothing.
+#[test]
+fn a_stack_the_pool_does_not_keep_is_not_zeroed() {
+    let pool = StackPool::builder(SIZE).max_idle(1).build().unwrap();
+    let creator = creator(&pool);
+    let (a, b) = (
+        creator.new_stack(SIZE, true).unwrap(),
+        creator.new_stack(SIZE, true).unwrap(),
+    );
+    let zeroed = crate::stack::ZERO_TOPS.with(|n| n.get());
+    drop(a);
+    assert_eq!(
+        crate::stack::ZERO_TOPS.with(|n| n.get()),
+        zeroed + 1,
+        "kept: zeroed"
+    );
+    drop(b);
+    assert_eq!(
+        crate::stack::ZERO_TOPS.with(|n| n.get()),
+        zeroed + 1,
+        "freed as it is"
+    );
+    assert_eq!(pool.stats().idle, 1);
 }

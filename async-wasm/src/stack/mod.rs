@@ -1,4 +1,5 @@
-//! [`Stack`]: one owned, guard-paged stack that wasm runs on.
+//! [`Stack`]: one owned, guard-paged stack that wasm runs on, and [`StackPoolError`], what
+//! can go wrong with stacks and with the pools that lend them.
 //!
 //! # The layout of every `Stack`
 //!
@@ -19,14 +20,17 @@
 //! ever runs on the stack; everything else in the crate relies on it.
 //!
 //! The memory comes from a file per platform, chosen by `cfg`:
-//! - `unix.rs`: corosensei's `DefaultStack`, an `mmap` with the guard page at its bottom.
+//! - `unix.rs`: one `mmap` per stack, its lowest page made the guard.
 //! - `unsupported.rs`: Windows and every other target that is not unix, where wasmtime takes
-//!   no custom stacks: [`Stack::new`] fails there with
-//!   [`StackPoolError::Unsupported`](crate::StackPoolError::Unsupported).
+//!   no custom stacks: [`Stack::new`] fails there with [`StackPoolError::Unsupported`].
+//!
+//! The error lives here, below the pool, because stacks report it too: the pool builds on
+//! this module, never the other way round.
 
 use core::ops::Range;
 
-use crate::pool::StackPoolError;
+mod error;
+pub use error::StackPoolError;
 
 #[cfg(unix)]
 mod unix;
@@ -41,34 +45,47 @@ use unsupported as imp;
 /// Whether wasmtime can run on this crate's stacks here: see the module documentation.
 pub(crate) const SUPPORTED: bool = cfg!(unix);
 
-/// An owned stack for wasm to run on: one guard page at the bottom, page-rounded, memory
-/// from corosensei's `DefaultStack` (an `mmap`).
+/// The `vm.max_map_count` assumed where it cannot be read: Linux's default.
+const DEFAULT_MAX_MAP_COUNT: usize = 65_530;
+
+/// The most memory mappings this process may hold: Linux's `vm.max_map_count`, read once;
+/// elsewhere, and where it cannot be read, Linux's default of 65,530.
+pub(crate) fn max_map_count() -> usize {
+    imp::max_map_count()
+}
+
+/// The memory mappings one [`Stack`] takes.
+pub(crate) const MAPPINGS_PER_STACK: usize = imp::MAPPINGS_PER_STACK;
+
+/// An owned stack for wasm to run on: page-rounded, with one inaccessible guard page
+/// directly below it, in a memory mapping of its own.
 ///
 /// wasmtime runs every async call on a fiber, and a [`StackPool`](crate::StackPool) lends
 /// these stacks to those fibers.
 ///
 /// You rarely need one yourself: a pool makes its own stacks as stores need them, and
-/// [`StackPool::prewarm`](crate::StackPool::prewarm) makes them ahead of time. `Stack` is
-/// the 2020 crate's type, kept so that its users find it; making stacks yourself and
-/// handing them over with [`StackPool::put`](crate::StackPool::put) is the same as
-/// `prewarm`, done by hand (on a thread of your choosing, say, before the pool is shared).
+/// [`StackPool::prewarm`](crate::StackPool::prewarm) makes them ahead of time. Making
+/// stacks yourself and handing them over with [`StackPool::put`](crate::StackPool::put)
+/// is `prewarm` done by hand (on a thread of your choosing, say, before the pool is
+/// shared).
 ///
 /// A call borrows its store mutably, and wasmtime keeps the store's stack for the duration
 /// of the call: two calls never share a stack.
 ///
 /// Stacks exist on unix only: elsewhere wasmtime cannot run async calls on memory it did
-/// not map, and [`Stack::new`] returns
-/// [`StackPoolError::Unsupported`](crate::StackPoolError::Unsupported).
+/// not map, and [`Stack::new`] returns [`StackPoolError::Unsupported`].
 ///
 /// # Example
 ///
 /// ```
 /// use async_wasm::Stack;
 ///
+/// # #[cfg(unix)] {
 /// let stack = Stack::new(64 * 1024)?;
 /// assert!(stack.size() >= 64 * 1024);
 /// assert!(Stack::new(0).is_err());
-/// # wasmtime::Result::<()>::Ok(())
+/// # }
+/// # Ok::<(), async_wasm::StackPoolError>(())
 /// ```
 pub struct Stack {
     memory: imp::Memory,
@@ -95,39 +112,42 @@ impl Stack {
     ///
     /// # Errors
     ///
-    /// A [`StackPoolError`](crate::StackPoolError): `InvalidSize` when `size` is 0 or
-    /// above [`Stack::MAX_SIZE`], `Allocation` when the operating system refuses the
-    /// mapping (out of memory, or out of mappings: see `vm.max_map_count` on Linux), and
-    /// `Unsupported` on targets that are not unix.
+    /// [`StackPoolError::InvalidSize`] when `size` is 0 or above [`Stack::MAX_SIZE`],
+    /// [`StackPoolError::Unsupported`] on targets that are not unix, and
+    /// [`StackPoolError::Allocation`] when the operating system refuses the mapping (out
+    /// of memory, or out of mappings: see `vm.max_map_count` on Linux).
+    ///
+    /// # Panics
+    ///
+    /// If the memory the platform returned breaks the layout described on
+    /// [`Stack`]: a bug in this crate, caught before anything runs on it.
     ///
     /// # Example
     ///
     /// ```
     /// use async_wasm::{Stack, StackPoolError};
     ///
+    /// # #[cfg(unix)] {
     /// let stack = Stack::new(1 << 20)?;
     /// assert_eq!(stack.size(), 1 << 20);
-    /// let err = Stack::new(1 << 40).unwrap_err();
     /// assert!(matches!(
-    ///     err.downcast_ref::<StackPoolError>(),
-    ///     Some(StackPoolError::InvalidSize { .. })
+    ///     Stack::new(1 << 40),
+    ///     Err(StackPoolError::InvalidSize { size: 0x100_0000_0000 })
     /// ));
-    /// # wasmtime::Result::<()>::Ok(())
+    /// # }
+    /// # Ok::<(), StackPoolError>(())
     /// ```
-    pub fn new(size: usize) -> wasmtime::Result<Stack> {
-        Ok(Stack::create(size)?)
-    }
-
-    /// [`Stack::new`] with the error typed.
-    pub(crate) fn create(size: usize) -> Result<Stack, StackPoolError> {
+    pub fn new(size: usize) -> Result<Stack, StackPoolError> {
         if !(1..=Stack::MAX_SIZE).contains(&size) {
             return Err(StackPoolError::InvalidSize { size });
         }
+        if !SUPPORTED {
+            return Err(StackPoolError::Unsupported);
+        }
         let size = round_to_page(size);
-        let stack = Stack {
-            memory: imp::Memory::new(size)?,
-            size,
-        };
+        let memory =
+            imp::Memory::new(size).map_err(|source| StackPoolError::Allocation { size, source })?;
+        let stack = Stack { memory, size };
         stack.assert_layout();
         Ok(stack)
     }
@@ -136,7 +156,7 @@ impl Stack {
     /// the stacks it is given: a failure is a bug in the platform code, so it panics.
     fn assert_layout(&self) {
         let page = page_size();
-        let top = self.memory.top();
+        let top = self.memory.top().addr();
         assert!(
             top.is_multiple_of(page) && top.is_multiple_of(16),
             "stack top {top:#x} is page aligned ({page:#x}) and 16-byte aligned"
@@ -147,7 +167,7 @@ impl Stack {
             self.size
         );
         assert_eq!(
-            self.memory.guard_start(),
+            self.memory.guard_start().addr(),
             top - self.size - page,
             "the guard page lies directly below the usable memory"
         );
@@ -168,19 +188,19 @@ impl Stack {
 
     /// The highest address of the stack (stacks grow down).
     pub(crate) fn top(&self) -> *mut u8 {
-        self.memory.top() as *mut u8
+        self.memory.top()
     }
 
     /// The usable memory, guard page excluded.
     pub(crate) fn range(&self) -> Range<usize> {
-        let top = self.memory.top();
+        let top = self.memory.top().addr();
         top - self.size..top
     }
 
     /// The guard page, directly below [`Stack::range`].
     pub(crate) fn guard_range(&self) -> Range<*mut u8> {
         let start = self.memory.guard_start();
-        start as *mut u8..(start + page_size()) as *mut u8
+        start..start.wrapping_add(page_size())
     }
 
     /// How many bytes at the top [`Stack::zero_top`] writes: `keep_resident` in whole pages,
@@ -194,10 +214,11 @@ impl Stack {
     /// them back in.
     pub(crate) fn zero_top(&mut self, keep_resident: usize) {
         let len = self.resident_len(keep_resident);
-        let top = self.memory.top();
+        #[cfg(test)]
+        ZERO_TOPS.with(|n| n.set(n.get() + 1));
         // SAFETY: `top - len .. top` is inside the usable memory (`len <= size`), which is
         // read-write (the layout); `&mut self` proves no fiber runs on this stack.
-        unsafe { core::ptr::write_bytes((top - len) as *mut u8, 0, len) };
+        unsafe { core::ptr::write_bytes(self.memory.top().sub(len), 0, len) };
     }
 
     /// The part of the usable memory below the top `keep_resident` bytes: what
@@ -258,6 +279,22 @@ pub(crate) fn round_to_page(size: usize) -> usize {
     size.next_multiple_of(page_size())
 }
 
+#[cfg(test)]
+std::thread_local! {
+    /// How many times [`Stack::zero_top`] ran on this thread: zeroing is work that shows
+    /// in no other way.
+    pub(crate) static ZERO_TOPS: core::cell::Cell<usize> = const { core::cell::Cell::new(0) };
+    /// How many stacks were unmapped on this thread.
+    pub(crate) static UNMAPS: core::cell::Cell<usize> = const { core::cell::Cell::new(0) };
+}
+
+#[cfg(test)]
+impl Drop for Stack {
+    fn drop(&mut self) {
+        UNMAPS.with(|n| n.set(n.get() + 1));
+    }
+}
+
 #[cfg(all(test, unix))]
 mod tests {
     use super::*;
@@ -285,6 +322,32 @@ mod tests {
         let guard = stack.guard_range();
         assert_eq!(guard.end as usize, range.start);
         assert_eq!(guard.end as usize - guard.start as usize, page_size());
+    }
+
+    /// The operating system's view of a new stack: its guard page inaccessible, its usable
+    /// memory read-write and private, and nothing else in the mapping.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn the_system_maps_the_layout() {
+        let stack = Stack::new(4 * page_size()).unwrap();
+        let guard = stack.guard_range();
+        let usable = stack.range();
+        let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
+        let protection_at = |addr: usize| {
+            maps.lines()
+                .find_map(|line| {
+                    let (range, rest) = line.split_once(' ')?;
+                    let (start, end) = range.split_once('-')?;
+                    let start = usize::from_str_radix(start, 16).ok()?;
+                    let end = usize::from_str_radix(end, 16).ok()?;
+                    (start <= addr && addr < end).then(|| rest[..4].to_string())
+                })
+                .unwrap_or_else(|| format!("unmapped at {addr:#x}"))
+        };
+        assert_eq!(protection_at(guard.start.addr()), "---p");
+        assert_eq!(protection_at(usable.start), "rw-p");
+        assert_eq!(protection_at(usable.end - 1), "rw-p");
+        assert!(bytes(&stack).iter().all(|&b| b == 0), "a new stack is zero");
     }
 
     #[test]
@@ -316,13 +379,14 @@ mod tests {
     const GUARD_CHILD: &str = "ASYNC_WASM_STACK_GUARD_CHILD";
 
     /// The child of [`a_write_just_below_the_usable_memory_faults`]: writes one byte just
-    /// below a stack's usable memory. Without the environment variable (an ordinary test
-    /// run) it does nothing.
+    /// below a stack's usable memory.
     #[test]
+    #[ignore = "the child of a_write_just_below_the_usable_memory_faults"]
     fn write_just_below_the_usable_memory() {
-        if std::env::var_os(GUARD_CHILD).is_none() {
-            return;
-        }
+        assert!(
+            std::env::var_os(GUARD_CHILD).is_some(),
+            "run by a_write_just_below_the_usable_memory_faults only: it kills its process"
+        );
         let stack = Stack::new(4 * page_size()).unwrap();
         let below = (stack.range().start - 1) as *mut u8;
         eprintln!("writing at {below:p}");
@@ -342,6 +406,7 @@ mod tests {
             .args([
                 "--exact",
                 "stack::tests::write_just_below_the_usable_memory",
+                "--ignored",
                 "--nocapture",
                 "--test-threads=1",
             ])
@@ -361,7 +426,7 @@ mod tests {
     fn bad_sizes_are_errors() {
         for size in [0, Stack::MAX_SIZE + 1, 1 << 40, usize::MAX] {
             assert!(matches!(
-                Stack::create(size),
+                Stack::new(size),
                 Err(StackPoolError::InvalidSize { size: s }) if s == size
             ));
         }

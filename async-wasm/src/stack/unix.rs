@@ -1,46 +1,97 @@
-//! Stack memory on unix: corosensei's `DefaultStack`.
+//! Stack memory on unix: one anonymous private mapping per stack, its lowest page the
+//! guard.
 //!
-//! `DefaultStack::new(size)` maps `size` rounded up to whole pages plus one page with
-//! `PROT_NONE`, then makes all but the lowest page read-write. Its `base()` is the end of
-//! the mapping (the top of the stack) and its `limit()` the start of the mapping, which is
-//! the start of the guard page:
+//! The whole mapping is made inaccessible first, then everything above its lowest page
+//! is made read-write, so that no moment exists in which the guard page is accessible:
 //!
 //! ```text
-//! base()                  top of the usable memory, page aligned
-//!   read-write pages      `size` bytes
-//! limit() + page          bottom of the usable memory
-//!   guard page            PROT_NONE
-//! limit()                 start of the mapping
+//! start + page + size     top of the usable memory: the end of the mapping
+//!   read-write pages      `size` bytes, zero until written
+//! start + page            bottom of the usable memory
+//!   guard page            PROT_NONE, for the stack's whole life
+//! start                   start of the mapping, page aligned (mmap's guarantee)
 //! ```
 //!
-//! [`super::Stack::new`] asserts that this is what it got.
+//! [`super::Stack::new`] asserts that this is the layout it got.
 
 use core::ops::Range;
+use core::ptr::NonNull;
 use std::io;
 
-use corosensei::stack::{DefaultStack, Stack as _};
+/// The mapping behind one [`Stack`](super::Stack): `len` bytes from `start`, unmapped on
+/// drop.
+pub(super) struct Memory {
+    start: NonNull<u8>,
+    len: usize,
+}
 
-use crate::pool::StackPoolError;
-
-/// The mapping behind one [`Stack`](super::Stack).
-pub(super) struct Memory(DefaultStack);
+// SAFETY: `Memory` owns its mapping exclusively (nothing else holds its address), and the
+// mapping has no tie to the thread that made it: `munmap` may run on any thread.
+unsafe impl Send for Memory {}
+// SAFETY: `&Memory` only reads `start` and `len`; the memory itself is reached only
+// through `&mut Stack` or a lease that owns the stack.
+unsafe impl Sync for Memory {}
 
 impl Memory {
-    /// Maps `size` usable bytes (a nonzero multiple of the page size) above one guard page.
-    pub(super) fn new(size: usize) -> Result<Memory, StackPoolError> {
-        DefaultStack::new(size)
-            .map(Memory)
-            .map_err(|source| StackPoolError::Allocation { size, source })
+    /// Maps `size` usable bytes (a nonzero multiple of the page size, at most
+    /// [`Stack::MAX_SIZE`](super::Stack::MAX_SIZE)) above one guard page.
+    pub(super) fn new(size: usize) -> io::Result<Memory> {
+        let page = page_size();
+        // `size` is at most 1 GiB, so this cannot overflow.
+        let len = size + page;
+        // SAFETY: an anonymous private mapping at an address of the kernel's choosing
+        // (no MAP_FIXED) replaces nothing; the result is checked before use.
+        let start = unsafe {
+            libc::mmap(
+                core::ptr::null_mut(),
+                len,
+                libc::PROT_NONE,
+                libc::MAP_PRIVATE | libc::MAP_ANON,
+                -1,
+                0,
+            )
+        };
+        if start == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        let start = NonNull::new(start.cast::<u8>()).expect("mmap returns no null mapping");
+        // From here on `memory` unmaps the mapping should `mprotect` fail.
+        let memory = Memory { start, len };
+        // SAFETY: `start + page .. start + len` lies inside the mapping just made, which
+        // nothing else knows of; `page` is below `len`.
+        let ret = unsafe {
+            libc::mprotect(
+                start.as_ptr().add(page).cast(),
+                size,
+                libc::PROT_READ | libc::PROT_WRITE,
+            )
+        };
+        if ret != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(memory)
     }
 
-    /// The highest address of the usable memory.
-    pub(super) fn top(&self) -> usize {
-        self.0.base().get()
+    /// The end of the mapping: the highest address of the usable memory.
+    pub(super) fn top(&self) -> *mut u8 {
+        // SAFETY: one past the end of the mapping, which is in bounds for `add`.
+        unsafe { self.start.as_ptr().add(self.len) }
     }
 
-    /// The lowest address of the guard page.
-    pub(super) fn guard_start(&self) -> usize {
-        self.0.limit().get()
+    /// The start of the mapping: the lowest address of the guard page.
+    pub(super) fn guard_start(&self) -> *mut u8 {
+        self.start.as_ptr()
+    }
+}
+
+impl Drop for Memory {
+    fn drop(&mut self) {
+        // SAFETY: exactly the mapping `new` made, which nothing uses any more: a `Memory`
+        // is dropped with its `Stack`, which no fiber runs on then.
+        let ret = unsafe { libc::munmap(self.start.as_ptr().cast(), self.len) };
+        // munmap of a whole mapping fails only on bad arguments, a bug here; a failure
+        // leaks the address space and hurts nothing else.
+        debug_assert_eq!(ret, 0, "munmap: {}", io::Error::last_os_error());
     }
 }
 
@@ -56,6 +107,34 @@ pub(super) fn page_size() -> usize {
         size
     })
 }
+
+/// The most memory mappings this process may hold: Linux's `vm.max_map_count`, read once.
+/// Where it cannot be read, and on other systems (which have no such setting, or no way
+/// to read it this crate knows), Linux's default, 65,530: a conservative guess.
+pub(super) fn max_map_count() -> usize {
+    use std::sync::OnceLock;
+    static MAX_MAP_COUNT: OnceLock<usize> = OnceLock::new();
+    *MAX_MAP_COUNT.get_or_init(|| {
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        if let Some(n) = std::fs::read_to_string("/proc/sys/vm/max_map_count")
+            .ok()
+            .and_then(|text| text.trim().parse().ok())
+        {
+            return n;
+        }
+        super::DEFAULT_MAX_MAP_COUNT
+    })
+}
+
+/// The mappings one stack takes: the guard page and the usable memory, two on Linux. The
+/// systems that zero a stack by remapping part of it (see `decommit`) may split the
+/// usable memory in two, so three there.
+pub(super) const MAPPINGS_PER_STACK: usize =
+    if cfg!(any(target_os = "linux", target_os = "android")) {
+        2
+    } else {
+        3
+    };
 
 /// Gives the pages of `ranges` back to the operating system, so that each reads as zero
 /// the next time it is touched, at the cost of a page fault then. Pages that were never
@@ -123,10 +202,7 @@ pub(super) unsafe fn decommit(ranges: &[Range<usize>]) -> io::Result<()> {
 }
 
 /// `process_madvise(2)`: one system call for many ranges, as wasmtime's pooling allocator
-/// uses for its batched decommits. On this project's machine (Linux 6.18, an x86_64 VM) a
-/// zeroed store costs 0.4 µs less with 32 stacks per call than with one `madvise` each;
-/// what remains, about 0.45 µs per stack, is mostly the kernel's walk of the stack's page
-/// table.
+/// uses for its batched decommits (the README's zeroing figures measure what it saves).
 #[cfg(target_os = "linux")]
 mod process_madvise {
     use core::ops::Range;

@@ -1,8 +1,8 @@
 //! A store per request on a pool: stacks are reused, and all come back; the pool's bound
 //! and refusals are typed errors; zeroing is seen from inside wasmtime.
 
-use async_wasm::StackPoolError;
 use async_wasm::prelude::*;
+use async_wasm::{StackPoolBuilder, StackPoolError};
 use tests::{pending, pooled_engine};
 use wasmtime::{Caller, Engine, Instance, Linker, Module, Store};
 
@@ -219,8 +219,8 @@ fn probe() -> usize {
     seen
 }
 
-/// Runs `stores` stores one after another, each calling [`probe`] once; what each saw.
-async fn probes(engine: &Engine, stores: usize) -> Vec<usize> {
+/// A linker with `env.probe` and a guest whose `run` calls it.
+fn probe_guest(engine: &Engine) -> (Linker<()>, Module) {
     let mut linker = Linker::new(engine);
     linker
         .func_wrap_async("env", "probe", |_: Caller<'_, ()>, (): ()| {
@@ -234,16 +234,64 @@ async fn probes(engine: &Engine, stores: usize) -> Vec<usize> {
             (func (export "run") (result i64) (call $probe)))"#,
     )
     .unwrap();
+    (linker, module)
+}
+
+/// A new store that has called [`probe`] once, and what the probe saw; the store keeps its
+/// stack until dropped.
+async fn probed_store(linker: &Linker<()>, module: &Module) -> (Store<()>, usize) {
+    let mut store = Store::new(linker.engine(), ());
+    let instance = linker.instantiate_async(&mut store, module).await.unwrap();
+    let run = instance
+        .get_typed_func::<(), i64>(&mut store, "run")
+        .unwrap();
+    let seen = run.call_async(&mut store, ()).await.unwrap() as usize;
+    (store, seen)
+}
+
+/// Runs `stores` stores one after another, each calling [`probe`] once; what each saw.
+async fn probes(engine: &Engine, stores: usize) -> Vec<usize> {
+    let (linker, module) = probe_guest(engine);
     let mut seen = Vec::new();
     for _ in 0..stores {
-        let mut store = Store::new(engine, ());
-        let instance = linker.instantiate_async(&mut store, &module).await.unwrap();
-        let run = instance
-            .get_typed_func::<(), i64>(&mut store, "run")
-            .unwrap();
-        seen.push(run.call_async(&mut store, ()).await.unwrap() as usize);
+        seen.push(probed_store(&linker, &module).await.1);
     }
     seen
+}
+
+/// After a spike of stores whose host functions went deep, the pool keeps the default
+/// `max_idle` of their stacks and unmaps the rest as the stores are dropped; `trim` unmaps
+/// more, and gives back what the ones it keeps held (the next store finds nothing an
+/// earlier one left, without zeroing).
+#[tokio::test(flavor = "current_thread")]
+async fn after_a_spike_the_pool_gives_memory_back() {
+    const SPIKE: usize = StackPoolBuilder::DEFAULT_MAX_IDLE + 44;
+    let pool = StackPool::new(1 << 20);
+    let engine = pooled_engine(&pool);
+    let (linker, module) = probe_guest(&engine);
+    let mut spike = Vec::new();
+    for _ in 0..SPIKE {
+        spike.push(probed_store(&linker, &module).await.0);
+    }
+    assert_eq!(pool.stats().in_use, SPIKE);
+    drop(spike);
+    let stats = pool.stats();
+    assert_eq!(
+        (stats.in_use, stats.idle, stats.created),
+        (0, StackPoolBuilder::DEFAULT_MAX_IDLE, SPIKE as u64)
+    );
+
+    // Without a trim, the next store finds what a store of the spike left.
+    let (store, seen) = probed_store(&linker, &module).await;
+    assert!(seen > 0);
+    drop(store);
+
+    assert_eq!(pool.trim(1), StackPoolBuilder::DEFAULT_MAX_IDLE - 1);
+    assert_eq!(pool.stats().idle, 1);
+    let (store, seen) = probed_store(&linker, &module).await;
+    assert_eq!(seen, 0, "the kept stack's pages were given back");
+    assert_eq!(pool.stats().created, SPIKE as u64, "and it was lent again");
+    drop(store);
 }
 
 /// With `async_stack_zeroing(true)` no store finds on its stack what an earlier store's

@@ -5,9 +5,12 @@ use core::fmt;
 
 /// Why a [`Stack`](crate::Stack) or a [`StackPool`](crate::StackPool) could not serve.
 ///
-/// Every fallible function of [`Stack`](crate::Stack) and [`StackPool`](crate::StackPool)
-/// returns a [`wasmtime::Error`] holding one of these, and so do the calls and
-/// instantiations that needed a stack from a pool that could not lend one: find it with
+/// [`Stack::new`](crate::Stack::new), [`StackPoolBuilder::build`](crate::StackPoolBuilder::build),
+/// [`StackPool::configure`](crate::StackPool::configure),
+/// [`prewarm`](crate::StackPool::prewarm) and [`put`](crate::StackPool::put) return it as
+/// it is. [`StackPool::engine`](crate::StackPool::engine), and the calls and
+/// instantiations that needed a stack from a pool that could not lend one, return a
+/// [`wasmtime::Error`] holding one: find it with
 /// [`downcast_ref`](wasmtime::Error::downcast_ref), which looks through the whole chain of
 /// causes and context, whatever wasmtime added around it.
 ///
@@ -43,8 +46,8 @@ use core::fmt;
 #[non_exhaustive]
 pub enum StackPoolError {
     /// The pool already lends its [`max_stacks`](crate::StackPoolBuilder::max_stacks)
-    /// bound; the call or instantiation that needed one more stack failed, and every other
-    /// store goes on.
+    /// bound (by default, what this process can map: see there); the call or
+    /// instantiation that needed one more stack failed, and every other store goes on.
     Exhausted {
         /// The bound that was reached.
         max_stacks: usize,
@@ -77,7 +80,9 @@ pub enum StackPoolError {
         /// The pool's [`stack_size`](crate::StackPool::stack_size).
         stack_size: usize,
     },
-    /// A stack size of 0, or above [`Stack::MAX_SIZE`](crate::Stack::MAX_SIZE).
+    /// A stack size of 0, or above [`Stack::MAX_SIZE`](crate::Stack::MAX_SIZE); from
+    /// [`Stack::new`](crate::Stack::new) and
+    /// [`StackPoolBuilder::build`](crate::StackPoolBuilder::build).
     InvalidSize {
         /// The size asked for.
         size: usize,
@@ -100,7 +105,8 @@ impl fmt::Display for StackPoolError {
                 "the StackPool already lends its max_stacks bound of {max_stacks} stacks and \
                  this call needs one more; every store that has made an async call holds one \
                  until it is dropped, so drop idle stores, admit fewer at once, or raise \
-                 StackPoolBuilder::max_stacks"
+                 StackPoolBuilder::max_stacks (by default half of what vm.max_map_count \
+                 lets the process map)"
             ),
             StackPoolError::Unsupported => f.write_str(
                 "wasmtime cannot run async calls on custom stacks on this target (unix \
