@@ -22,6 +22,9 @@ if [ "${ONLY:-rust}" = rust ]; then
     # The target directory stays inside the source tree (ignored by git), whatever OUT_DIR is:
     # a rebuild for comparison is then incremental.
     target="$here/rust/target"
+    # These flags are the build's own: none from the caller's environment (a cargo that runs
+    # this script, say) may add to them.
+    unset CARGO_ENCODED_RUSTFLAGS CARGO_BUILD_RUSTFLAGS CARGO_BUILD_TARGET
     export RUSTFLAGS="--remap-path-prefix=$here/rust=/plugin --remap-path-prefix=$cargo_home=/cargo --remap-path-prefix=$target=/target"
     export CARGO_TARGET_DIR="$target"
     for triple in wasm32-unknown-unknown wasm32-wasip1; do

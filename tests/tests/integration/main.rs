@@ -14,6 +14,7 @@ mod data;
 mod engine;
 mod errors;
 mod executors;
+mod extism_guests;
 mod local;
 mod pool;
 mod scale;
