@@ -58,7 +58,8 @@ extism::host_fn!(kv_get(store: BTreeMap<String, String>; key: String) -> String 
 extism::host_fn!(add(a: i64, b: i64) -> i64 { Ok(a.wrapping_add(b)) });
 
 extism::host_fn!(host_fail(text: String) -> String {
-    Err(extism::Error::msg(host_fail_message(&text)))
+    let refusal: Result<String, _> = Err(extism::Error::msg(host_fail_message(&text)));
+    refusal
 });
 
 /// The contract's host functions for one plugin: `lookup` sleeps `lookup_delay` first (the
