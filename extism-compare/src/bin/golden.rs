@@ -8,7 +8,8 @@ use extism_compare::{host, http, logs, plugins};
 
 fn run(session: &mut Session, port: u16) {
     let path = plugins::guests_dir().join(&session.plugin);
-    let mut manifest = Manifest::new([Wasm::file(path)]).with_config(session.config.clone().into_iter());
+    let mut manifest =
+        Manifest::new([Wasm::file(path)]).with_config(session.config.clone().into_iter());
     if let Some(hosts) = &session.allowed_hosts {
         manifest = manifest.with_allowed_hosts(hosts.clone().into_iter());
     }
@@ -75,7 +76,10 @@ fn main() {
         }
     }
     let expected = Expected {
-        recorded_with: format!("extism {} (extism-compare golden)", extism::extism_version()),
+        recorded_with: format!(
+            "extism {} (extism-compare golden)",
+            extism::extism_version()
+        ),
         about: "Each session runs its calls in order on one plugin instance built from its \
                 manifest (config, allowed hosts; WASI when `wasi`), with the host functions \
                 of extism-compare/src/host.rs. A call's `output` means return code 0; \
@@ -89,7 +93,10 @@ fn main() {
     if check {
         let committed = std::fs::read_to_string(&path).unwrap_or_default();
         if committed != text {
-            eprintln!("{} differs from what Extism's host gives now", path.display());
+            eprintln!(
+                "{} differs from what Extism's host gives now",
+                path.display()
+            );
             std::process::exit(1);
         }
         println!("{} matches Extism's host", path.display());
