@@ -36,7 +36,11 @@ fn rust_absent(recorded: &str) -> Option<String> {
     };
     let sysroot = String::from_utf8_lossy(&sysroot.stdout).trim().to_string();
     for target in ["wasm32-unknown-unknown", "wasm32-wasip1"] {
-        if !Path::new(&sysroot).join("lib/rustlib").join(target).is_dir() {
+        if !Path::new(&sysroot)
+            .join("lib/rustlib")
+            .join(target)
+            .is_dir()
+        {
             return Some(format!(
                 "the {target} target is not installed (rustup target add {target})"
             ));
@@ -68,7 +72,10 @@ fn rebuild_and_compare(language: &str, files: &[&str]) {
         .env("ONLY", language)
         .status()
         .unwrap();
-    assert!(status.success(), "guests/extism/build.sh ({language}) failed");
+    assert!(
+        status.success(),
+        "guests/extism/build.sh ({language}) failed"
+    );
     for file in files {
         let fresh = std::fs::read(out.join(file)).unwrap();
         let committed = std::fs::read(guests().join(file)).unwrap();
