@@ -15,3 +15,8 @@ pub mod http;
 pub mod logs;
 pub mod plugins;
 pub mod rounds;
+
+/// Extism's version, without the NUL that `extism::extism_version` (a C string) ends with.
+pub fn extism_version() -> &'static str {
+    extism::extism_version().trim_end_matches('\0')
+}

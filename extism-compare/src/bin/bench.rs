@@ -319,7 +319,7 @@ fn wasmtime_48_check() {
     let module = wasmtime::Module::new(&engine, plugins::RUST.bytes()).unwrap();
     println!(
         "wasmtime 48 (async-wasm) compiled rust_plugin.wasm beside extism {}: {} imports, {} exports",
-        extism::extism_version().trim(),
+        extism_compare::extism_version(),
         module.imports().len(),
         module.exports().len()
     );

@@ -78,7 +78,7 @@ fn main() {
     let expected = Expected {
         recorded_with: format!(
             "extism {} (extism-compare golden)",
-            extism::extism_version()
+            extism_compare::extism_version()
         ),
         about: "Each session runs its calls in order on one plugin instance built from its \
                 manifest (config, allowed hosts; WASI when `wasi`), with the host functions \
