@@ -16,6 +16,7 @@ mod engine;
 mod errors;
 mod executors;
 mod extism;
+mod extism_guests;
 mod extism_hostile;
 mod headroom;
 mod local;
