@@ -94,10 +94,58 @@ pub enum DataErrorKind {
         /// The memory's size in bytes when it was checked.
         memory_size: u64,
     },
-    /// A result of 4 GiB or more, which no wasm32 guest can hold.
+    /// A result of 4 GiB or more, which no wasm32 guest can hold. No longer produced: every
+    /// cap is below 4 GiB, so such a result is [`TooLarge`](DataErrorKind::TooLarge); kept
+    /// so that matches written for 0.2 compile.
     ResultTooLarge {
         /// The result's length.
         len: usize,
+    },
+    /// More bytes than the host function's cap ([`GuestAbi::with_max_len`](super::GuestAbi::with_max_len),
+    /// `#[async_host(max_len = ..)]`, [`AsyncEngineBuilder::max_data_len`](crate::AsyncEngineBuilder::max_data_len),
+    /// or [`GuestAbi::DEFAULT_MAX_LEN`](super::GuestAbi::DEFAULT_MAX_LEN)): checked before
+    /// anything is copied or allocated. For parameters, `len` counts every data parameter
+    /// of the call up to and including the one named; for a result, its length.
+    TooLarge {
+        /// The bytes asked for.
+        len: u64,
+        /// The cap.
+        max_len: u32,
+    },
+    /// The guest called a data host function while the host was inside one of the guest's
+    /// ABI exports (its allocator or `async_wasm_set_error`), on the same store. The
+    /// component model forbids an allocator from calling imports; each nested call would
+    /// take another fiber stack.
+    Reentrant {
+        /// The export the host was inside.
+        inside: &'static str,
+    },
+    /// The guest's memory export is a shared memory, which the data ABI does not read: a
+    /// shared memory can change under the host while it copies.
+    SharedMemory {
+        /// The export.
+        name: &'static str,
+    },
+    /// The guest's memory export is a 64-bit memory; the data ABI passes 32-bit pointers
+    /// and lengths.
+    Memory64 {
+        /// The export.
+        name: &'static str,
+    },
+    /// The guest's `async_wasm_set_error` export, called to hand it a
+    /// [`GuestError`](super::GuestError), trapped or failed; the call's error carries that
+    /// failure as its cause.
+    ErrorReceiverFailed {
+        /// The export.
+        name: &'static str,
+    },
+    /// A host function returned a [`GuestError`](super::GuestError), and the guest does
+    /// not export the function that receives it (`async_wasm_set_error(i32, i32, i32)`,
+    /// defined by `async_wasm.h`), or exports it with another type. The `GuestError` is
+    /// kept as the cause.
+    MissingErrorReceiver {
+        /// The export looked for.
+        name: &'static str,
     },
 }
 
@@ -214,6 +262,34 @@ impl fmt::Display for DataErrorKind {
             DataErrorKind::ResultTooLarge { len } => write!(
                 f,
                 "a result of {len} bytes does not fit a wasm32 guest (at most 4 GiB - 1)"
+            ),
+            DataErrorKind::TooLarge { len, max_len } => write!(
+                f,
+                "{len} bytes is over this host function's cap of {max_len} bytes per call"
+            ),
+            DataErrorKind::Reentrant { inside } => write!(
+                f,
+                "the guest called a data host function from inside its `{inside}` export, \
+                 which must not call imports"
+            ),
+            DataErrorKind::SharedMemory { name } => write!(
+                f,
+                "the guest's memory `{name}` is a shared memory, which the data ABI does not \
+                 read (export a non-shared memory)"
+            ),
+            DataErrorKind::Memory64 { name } => write!(
+                f,
+                "the guest's memory `{name}` is a 64-bit memory; the data ABI passes 32-bit \
+                 pointers (build the guest for wasm32)"
+            ),
+            DataErrorKind::MissingErrorReceiver { name } => write!(
+                f,
+                "the host function returned an error value, and the guest exports no `{name}` \
+                 of type (i32, i32, i32) -> () to receive it (include async_wasm.h)"
+            ),
+            DataErrorKind::ErrorReceiverFailed { name } => write!(
+                f,
+                "the guest's `{name}` failed while receiving the host function's error value"
             ),
         }
     }

@@ -99,11 +99,17 @@
 
 mod call;
 mod error;
+mod guest_error;
 #[cfg(feature = "json")]
 mod json;
+pub(crate) mod limit;
+mod reentry;
+mod version;
 
 pub use call::CallData;
 pub use error::{DataError, DataErrorKind};
+pub use guest_error::GuestError;
+pub use version::{ABI_MARKER_PREFIX, ABI_VERSION, AbiMismatch, check_module};
 #[cfg(feature = "json")]
 pub use json::Json;
 
@@ -140,6 +146,7 @@ pub struct GuestAbi {
     function: &'static str,
     memory: &'static str,
     realloc: &'static str,
+    max_len: Option<u32>,
 }
 
 impl GuestAbi {
@@ -147,6 +154,10 @@ impl GuestAbi {
     pub const DEFAULT_MEMORY: &'static str = "memory";
     /// The allocator export's name unless changed: `cabi_realloc`.
     pub const DEFAULT_REALLOC: &'static str = "cabi_realloc";
+    /// The cap on the bytes one call moves unless changed, engine-wide or per function:
+    /// 16 MiB in (all data parameters together) and 16 MiB out. The README's data section
+    /// says why this figure.
+    pub const DEFAULT_MAX_LEN: u32 = 16 << 20;
 
     /// The ABI of the host function `function` (named in errors), with the default export
     /// names.
@@ -163,6 +174,7 @@ impl GuestAbi {
             function,
             memory: Self::DEFAULT_MEMORY,
             realloc: Self::DEFAULT_REALLOC,
+            max_len: None,
         }
     }
 
@@ -194,6 +206,36 @@ impl GuestAbi {
             realloc: name,
             ..self
         }
+    }
+
+    /// The same, with a cap of `max_len` bytes per call: on the data parameters of one call
+    /// together, and on its result. It replaces the engine's cap
+    /// ([`AsyncEngineBuilder::max_data_len`](crate::AsyncEngineBuilder::max_data_len)) or
+    /// the default, [`DEFAULT_MAX_LEN`](GuestAbi::DEFAULT_MAX_LEN). A call over the cap fails
+    /// with [`DataErrorKind::TooLarge`] before anything is copied or allocated.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// let abi = async_wasm::data::GuestAbi::new("upload").with_max_len(64 << 20);
+    /// assert_eq!(abi.max_len(), Some(64 << 20));
+    /// assert_eq!(async_wasm::data::GuestAbi::new("f").max_len(), None);
+    /// ```
+    pub const fn with_max_len(self, max_len: u32) -> GuestAbi {
+        GuestAbi {
+            max_len: Some(max_len),
+            ..self
+        }
+    }
+
+    /// The cap given with [`with_max_len`](GuestAbi::with_max_len), or `None`: then the
+    /// engine's, else [`DEFAULT_MAX_LEN`](GuestAbi::DEFAULT_MAX_LEN), applies.
+    ///
+    /// # Example
+    ///
+    /// See [`GuestAbi::with_max_len`].
+    pub const fn max_len(&self) -> Option<u32> {
+        self.max_len
     }
 
     /// The host function's name.
@@ -232,8 +274,11 @@ impl GuestAbi {
     ///
     /// # Errors
     ///
-    /// [`DataError`] when the guest has no memory export, the range is outside it, or the
-    /// bytes are not a `T`. An empty range is read without looking at the memory.
+    /// [`DataError`] when the guest has no memory export (or a shared or 64-bit one), the
+    /// range is outside it, `len` is over the cap ([`DataErrorKind::TooLarge`]), the bytes
+    /// are not a `T`, or the store is inside the guest's allocator
+    /// ([`DataErrorKind::Reentrant`]). An empty range is read without looking at the memory
+    /// or the pointer.
     ///
     /// # Example
     ///
@@ -255,9 +300,10 @@ impl GuestAbi {
     /// # Errors
     ///
     /// A [`DataError`] when the value cannot be encoded, the guest lacks the exports, its
-    /// allocator fails, returns 0 or returns memory outside the guest's, or the value is 4
-    /// GiB or more. An allocator's own error (a trap) is kept as the cause, under a
-    /// `DataError` context: both downcast.
+    /// allocator fails, returns 0 or returns memory outside the guest's, the value is over
+    /// the cap ([`DataErrorKind::TooLarge`], before the guest's allocator is called), or the
+    /// store is inside the guest's allocator ([`DataErrorKind::Reentrant`]). An allocator's
+    /// own error (a trap) is kept as the cause, under a `DataError` context: both downcast.
     ///
     /// # Example
     ///

@@ -65,6 +65,7 @@ pub struct AsyncEngineBuilder {
     memory_keep_resident: usize,
     yield_every: Option<Duration>,
     timeout: Option<Duration>,
+    max_data_len: Option<u32>,
 }
 
 impl core::fmt::Debug for AsyncEngineBuilder {
@@ -78,6 +79,7 @@ impl core::fmt::Debug for AsyncEngineBuilder {
             .field("memory_keep_resident", &self.memory_keep_resident)
             .field("yield_every", &self.yield_every)
             .field("timeout", &self.timeout)
+            .field("max_data_len", &self.max_data_len)
             .finish_non_exhaustive()
     }
 }
@@ -98,6 +100,7 @@ impl AsyncEngineBuilder {
             memory_keep_resident: 4 << 10,
             yield_every: None,
             timeout: None,
+            max_data_len: None,
         }
     }
 
@@ -297,6 +300,30 @@ impl AsyncEngineBuilder {
         self
     }
 
+    /// Caps the bytes one call of a data host function moves, for every host function
+    /// defined on this engine (through [`LinkerExt`](crate::LinkerExt),
+    /// [`FuncExt`](crate::FuncExt) or [`#[async_host]`](crate::async_host)) without a cap of
+    /// its own: its data parameters together, and its result, each at most `bytes`.
+    /// Without it, [`GuestAbi::DEFAULT_MAX_LEN`](crate::data::GuestAbi::DEFAULT_MAX_LEN).
+    /// A call over the cap fails with
+    /// [`DataErrorKind::TooLarge`](crate::data::DataErrorKind::TooLarge) before anything is
+    /// copied or allocated.
+    ///
+    /// The cap is found when a host function is defined, not at each call: define host
+    /// functions on the built engine (as one does).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// let engine = async_wasm::AsyncEngine::builder().max_data_len(1 << 20).build()?;
+    /// # drop(engine);
+    /// # wasmtime::Result::<()>::Ok(())
+    /// ```
+    pub fn max_data_len(mut self, bytes: u32) -> Self {
+        self.max_data_len = Some(bytes);
+        self
+    }
+
     /// Makes the engine.
     ///
     /// # Errors
@@ -355,6 +382,9 @@ impl AsyncEngineBuilder {
                 ticker: Arc::new(EpochTicker::start(&engine, interval)?),
             }),
         };
+        if let Some(bytes) = self.max_data_len {
+            crate::data::limit::register(&engine, bytes);
+        }
         Ok(AsyncEngine {
             engine,
             stack_pool,
