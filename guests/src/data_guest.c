@@ -66,6 +66,14 @@ void *cabi_realloc(void *old_ptr, size_t old_len, size_t align, size_t new_len) 
     }
 }
 
+/* Frees an error value's message, which the host placed with cabi_realloc. */
+static void free_error(aw_error err) {
+    if (err.message != NULL) {
+        host_frees += 1;
+    }
+    aw_error_free(err);
+}
+
 static void free_result(aw_bytes result) {
     if (result.ptr != NULL) {
         host_frees += 1;
@@ -186,7 +194,7 @@ int32_t lookup_len(const char *key, size_t len, const char *expected_message, si
         int same = value.ptr == NULL && value.len == 0 && err.len == expected_len &&
                    memcmp(err.message, expected_message, expected_len) == 0;
         int32_t code = err.code;
-        aw_error_free(err);
+        free_error(err);
         return same ? -code : -1000;
     }
     int32_t n = (int32_t)value.len;
@@ -199,8 +207,9 @@ AW_EXPORT("half_or_code") int32_t half_or_code(int32_t n) {
     int32_t half = checked_half(n);
     aw_error err;
     if (aw_error_take(&err)) {
-        aw_error_free(err);
-        return half == 0 ? err.code + 1000 : -1;
+        int32_t code = err.code;
+        free_error(err);
+        return half == 0 ? code + 1000 : -1;
     }
     return half;
 }
