@@ -11,6 +11,7 @@ mod c_guests;
 mod callback;
 mod cancel;
 mod data;
+mod data_bounds;
 mod engine;
 mod errors;
 mod executors;
