@@ -52,9 +52,13 @@ impl<T: wasmtime::WasmTy> WasmParam for T {}
 pub fn wasm_param<T: WasmParam>() {}
 
 /// The future of a data host function that failed before the user's future was made: a
-/// guest's data did not pass the checks.
-pub fn failed<T>(error: crate::data::DataError) -> core::future::Ready<wasmtime::Result<T>> {
-    core::future::ready(Err(error.into()))
+/// guest's data did not pass the checks. The error is the outermost context, over the
+/// guest's backtrace, so that its first line says what happened.
+pub fn failed<T, D>(
+    caller: &wasmtime::Caller<'_, D>,
+    error: crate::data::DataError,
+) -> core::future::Ready<wasmtime::Result<T>> {
+    core::future::ready(Err(crate::data::call::traced(caller, None, error)))
 }
 
 /// The zero value of a wasm result: what a host function returns to the guest along with

@@ -281,7 +281,7 @@ fn data_fn(options: &Options, mut func: ItemFn, params: &Params, output: &Output
             let #name: #ty = match #data.read::<#ty, _>(&mut #caller, #label, #ptr, #len) {
                 ::core::result::Result::Ok(value) => value,
                 ::core::result::Result::Err(error) => {
-                    return ::std::boxed::Box::new(#krate::__private::failed(error));
+                    return ::std::boxed::Box::new(#krate::__private::failed(&#caller, error));
                 }
             };
         });

@@ -1,7 +1,7 @@
 //! [`CallData`]: one host call's reads and write of guest data, sharing one lookup of the
 //! guest's memory and one budget of bytes.
 
-use wasmtime::{Caller, Extern, Memory};
+use wasmtime::{Caller, Extern, Memory, WasmBacktrace};
 
 use super::{DataError, DataErrorKind, FromGuest, GuestAbi, GuestError, IntoGuest, limit, reentry};
 
@@ -94,15 +94,15 @@ impl CallData {
     ) -> wasmtime::Result<i64> {
         let function = self.abi.function();
         let fail = |kind| DataError::result(function, kind);
-        not_reentrant(caller).map_err(fail)?;
-        let bytes = value.into_guest().map_err(fail)?;
+        not_reentrant(caller).map_err(|kind| traced(caller, None, fail(kind)))?;
+        let bytes = value
+            .into_guest()
+            .map_err(|kind| traced(caller, None, fail(kind)))?;
         let max_len = self.max_len(caller);
         if bytes.len() as u64 > u64::from(max_len) {
-            return Err(fail(DataErrorKind::TooLarge {
-                len: bytes.len() as u64,
-                max_len,
-            })
-            .into());
+            let len = bytes.len() as u64;
+            let too_large = fail(DataErrorKind::TooLarge { len, max_len });
+            return Err(traced(caller, None, too_large));
         }
         if bytes.is_empty() {
             return Ok(0);
@@ -155,17 +155,16 @@ impl CallData {
     ) -> wasmtime::Result<()> {
         let function = self.abi.function();
         let fail = |kind| DataError::result(function, kind);
-        not_reentrant(caller).map_err(fail)?;
+        not_reentrant(caller).map_err(|kind| traced(caller, None, fail(kind)))?;
         let receiver = caller
             .get_export(ERROR_RECEIVER)
             .and_then(Extern::into_func)
             .and_then(|f| f.typed::<(i32, i32, i32), ()>(&*caller).ok());
         let Some(receiver) = receiver else {
-            return Err(wasmtime::Error::new(error).context(fail(
-                DataErrorKind::MissingErrorReceiver {
-                    name: ERROR_RECEIVER,
-                },
-            )));
+            let missing = fail(DataErrorKind::MissingErrorReceiver {
+                name: ERROR_RECEIVER,
+            });
+            return Err(traced(caller, Some(error.into()), missing));
         };
         let max_len = self.max_len(caller) as usize;
         let mut message = error.message();
@@ -186,6 +185,9 @@ impl CallData {
             .call_async(&mut *caller, (error.code(), ptr as i32, message.len() as i32))
             .await
             .map_err(|err| {
+                if is_reentrant(&err) {
+                    return err;
+                }
                 err.context(fail(DataErrorKind::ErrorReceiverFailed {
                     name: ERROR_RECEIVER,
                 }))
@@ -203,26 +205,23 @@ impl CallData {
         let fail = |kind| DataError::result(abi.function(), kind);
         // The cap is below 4 GiB.
         let len = bytes.len() as u32;
-        let realloc = caller
-            .get_export(abi.realloc())
-            .and_then(Extern::into_func)
-            .ok_or_else(|| {
-                fail(DataErrorKind::MissingAllocator {
+        let Some(realloc) = caller.get_export(abi.realloc()).and_then(Extern::into_func) else {
+            let missing = fail(DataErrorKind::MissingAllocator {
+                name: abi.realloc(),
+            });
+            return Err(traced(caller, None, missing));
+        };
+        let Ok(realloc) = realloc.typed::<(i32, i32, i32, i32), i32>(&*caller) else {
+            // A 64-bit memory's allocator takes i64s: say which is wrong.
+            let kind = match self.memory(caller) {
+                Err(kind @ DataErrorKind::Memory64 { .. }) => kind,
+                _ => DataErrorKind::AllocatorType {
                     name: abi.realloc(),
-                })
-            })?;
-        let realloc = realloc
-            .typed::<(i32, i32, i32, i32), i32>(&*caller)
-            .map_err(|_| {
-                // A 64-bit memory's allocator takes i64s: say which is wrong.
-                match self.memory(caller) {
-                    Err(kind @ DataErrorKind::Memory64 { .. }) => fail(kind),
-                    _ => fail(DataErrorKind::AllocatorType {
-                        name: abi.realloc(),
-                        found: realloc.ty(&*caller).to_string(),
-                    }),
-                }
-            })?;
+                    found: realloc.ty(&*caller).to_string(),
+                },
+            };
+            return Err(traced(caller, None, fail(kind)));
+        };
         let ptr = {
             // Held while the guest's allocator runs, and dropped with this future when the
             // call is cancelled there: a data host function called from inside fails.
@@ -231,25 +230,31 @@ impl CallData {
                 .call_async(&mut *caller, (0, 0, 1, len as i32))
                 .await
                 .map_err(|err| {
+                    if is_reentrant(&err) {
+                        return err;
+                    }
                     err.context(fail(DataErrorKind::AllocatorFailed {
                         name: abi.realloc(),
                     }))
                 })? as u32
         };
         if ptr == 0 {
-            return Err(fail(DataErrorKind::OutOfGuestMemory { len }).into());
+            let none = fail(DataErrorKind::OutOfGuestMemory { len });
+            return Err(traced(caller, None, none));
         }
-        let memory = self.memory(caller).map_err(fail)?;
+        let memory = self
+            .memory(caller)
+            .map_err(|kind| traced(caller, None, fail(kind)))?;
         // Measured after the allocator ran: it may have grown the memory.
         let size = memory.data_size(&*caller) as u64;
         let start = u64::from(ptr);
         if start + u64::from(len) > size {
-            return Err(fail(DataErrorKind::AllocatorOutOfBounds {
+            let outside = fail(DataErrorKind::AllocatorOutOfBounds {
                 ptr,
                 len,
                 memory_size: size,
-            })
-            .into());
+            });
+            return Err(traced(caller, None, outside));
         }
         memory.data_mut(&mut *caller)[start as usize..][..bytes.len()].copy_from_slice(bytes);
         Ok(ptr)
@@ -305,6 +310,44 @@ impl CallData {
         self.read = read;
         Ok(data[start as usize..end as usize].to_vec())
     }
+}
+
+/// `error` as a call's error whose first line is ours: wasmtime adds the guest's backtrace
+/// as the outermost context of a host function's error that has none, so that `{}` would
+/// print only "error while executing at wasm backtrace"; with the backtrace under `error`
+/// (and over `cause`), `{}` says what happened, `{:#}` and `{:?}` still show where.
+pub(crate) fn traced<D>(
+    caller: &Caller<'_, D>,
+    cause: Option<wasmtime::Error>,
+    error: DataError,
+) -> wasmtime::Error {
+    let trace = WasmBacktrace::capture(caller);
+    match (cause, trace.frames().is_empty()) {
+        (None, true) => error.into(),
+        (None, false) => wasmtime::Error::new(FromTheGuest).context(trace).context(error),
+        (Some(cause), true) => cause.context(error),
+        (Some(cause), false) => cause.context(trace).context(error),
+    }
+}
+
+/// What a data error without a cause of its own rests on, under the guest's backtrace (a
+/// backtrace is a context, not an error).
+#[derive(Debug)]
+struct FromTheGuest;
+
+impl core::fmt::Display for FromTheGuest {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("in a call from the guest")
+    }
+}
+
+impl std::error::Error for FromTheGuest {}
+
+/// Whether the guest's export failed because it called a data host function: that error is
+/// the one to report, as it is (under `AllocatorFailed` it could only be found by its text).
+fn is_reentrant(err: &wasmtime::Error) -> bool {
+    err.downcast_ref::<DataError>()
+        .is_some_and(|data| matches!(data.kind(), DataErrorKind::Reentrant { .. }))
 }
 
 /// Fails when the caller's store is inside one of the guest's ABI exports, called by us.

@@ -19,6 +19,50 @@ use core::fmt;
 /// }
 /// # assert!(!is_guest_fault(&wasmtime::format_err!("other")));
 /// ```
+///
+/// **Logging it.** The call's error carries wasmtime's backtrace as its outermost context,
+/// so `{}` on the call's error prints only `error while executing at wasm backtrace: ...`;
+/// this error is under `Caused by:`. The errors of [`#[async_host]`](crate::async_host) fns
+/// and of [`CallData::write`](super::CallData::write) put themselves above that backtrace,
+/// so their first line is this error's text (`host function `f`, parameter `key`: <what
+/// happened>`); a hand-written function's `?` on [`CallData::read`](super::CallData::read)
+/// leaves wasmtime's line first. Log with `{:#}` (one line: every context and cause) or
+/// `{:?}` (with the backtrace), and match with `downcast_ref` (it searches the whole chain,
+/// contexts included), not on the text:
+///
+/// ```
+/// use async_wasm::data::{DataError, DataErrorKind};
+/// use async_wasm::prelude::*;
+/// use wasmtime::{Engine, Linker, Module, Store};
+///
+/// #[async_host(max_len = 2)]
+/// async fn count(text: String) -> i32 {
+///     text.len() as i32
+/// }
+///
+/// let engine = Engine::default();
+/// let mut linker = Linker::new(&engine);
+/// linker.func_wrap_host("env", "count", count)?;
+/// let module = Module::new(&engine, r#"(module
+///     (import "env" "count" (func $count (param i32 i32) (result i32)))
+///     (memory (export "memory") 1)
+///     (func (export "run") (result i32) (call $count (i32.const 0) (i32.const 3))))"#)?;
+/// let mut store = Store::new(&engine, ());
+/// let err = futures::executor::block_on(async {
+///     let instance = linker.instantiate_async(&mut store, &module).await?;
+///     let run = instance.get_func(&mut store, "run").unwrap();
+///     run.get_async().get0::<i32>(&store)?.call(&mut store).await
+/// })
+/// .unwrap_err();
+/// let data = err.downcast_ref::<DataError>().expect("a DataError");
+/// assert_eq!(data.kind(), &DataErrorKind::TooLarge { len: 3, max_len: 2 });
+/// assert_eq!(
+///     err.to_string(),
+///     "host function `count`, parameter `text`: 3 bytes is over this host function's cap \
+///      of 2 bytes per call"
+/// );
+/// # wasmtime::Result::<()>::Ok(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DataError {
     function: &'static str,

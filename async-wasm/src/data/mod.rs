@@ -86,7 +86,7 @@
 //! [`GuestAbi`] is what the macro's expansion uses; call it from hand-written host functions
 //! the same way.
 
-mod call;
+pub(crate) mod call;
 mod error;
 mod guest_error;
 #[cfg(feature = "json")]

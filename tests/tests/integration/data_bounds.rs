@@ -8,26 +8,10 @@ use async_wasm::prelude::*;
 use async_wasm::{Allocation, AsyncEngine};
 use wasmtime::{Caller, Config, Engine, Func, Instance, Linker, Module, Store};
 
-/// The `DataError` somewhere in `err`'s chain.
+/// The first `DataError` in `err`'s chain, contexts included.
 fn data_error(err: &wasmtime::Error) -> &DataError {
-    err.chain()
-        .find_map(|cause| cause.downcast_ref::<DataError>())
+    err.downcast_ref::<DataError>()
         .unwrap_or_else(|| panic!("no DataError in {err:?}"))
-}
-
-/// The `DataErrorKind` of `err` (its outermost `DataError`, a context or the error itself)
-/// and every one further down its chain.
-fn kinds(err: &wasmtime::Error) -> Vec<DataErrorKind> {
-    let outer = err.downcast_ref::<DataError>();
-    let inner = err
-        .chain()
-        .filter_map(|cause| cause.downcast_ref::<DataError>())
-        .filter(|data| outer != Some(*data));
-    outer
-        .into_iter()
-        .chain(inner)
-        .map(|data| data.kind().clone())
-        .collect()
 }
 
 #[async_host]
@@ -343,13 +327,10 @@ async fn a_reentrant_allocator_is_refused_on_both_allocations() {
         let run = instance.get_func(&mut store, "run").unwrap();
         let run = run.get_async().get0::<i64>(&store).unwrap();
         let err = run.call(&mut store).await.unwrap_err();
-        let kinds = kinds(&err);
+        let data = data_error(&err);
         assert_eq!(
-            kinds,
-            [
-                DataErrorKind::AllocatorFailed { name: "cabi_realloc" },
-                DataErrorKind::Reentrant { inside: "cabi_realloc" },
-            ],
+            (data.kind(), data.param_name()),
+            (&DataErrorKind::Reentrant { inside: "cabi_realloc" }, Some("text")),
             "{allocation:?}: {err:?}"
         );
         assert_eq!(call0(&mut store, instance, "depth").await.unwrap(), 1);
@@ -426,4 +407,22 @@ async fn memories_the_abi_cannot_read_have_their_own_kinds() {
     assert_eq!(data_error(&err).kind(), &DataErrorKind::Memory64 { name: "memory" });
     // Empty, at a pointer far outside the memory: read as empty, and the result is empty.
     assert_eq!(run("1", -1, 0).await.unwrap(), 0);
+}
+
+/// What a user logs with `{}` says what happened (0.2 printed only "error while executing
+/// at wasm backtrace"), and `{:#}` adds where.
+#[tokio::test(flavor = "current_thread")]
+async fn the_first_line_of_a_data_error_says_what_happened() {
+    let engine = AsyncEngine::builder()
+        .allocation(Allocation::StackPool)
+        .build()
+        .unwrap();
+    let err = attack(&engine).await;
+    assert_eq!(
+        err.to_string(),
+        "host function `seven`, parameter `a`: 4294901760 bytes is over this host \
+         function's cap of 16777216 bytes per call"
+    );
+    assert!(format!("{err:#}").contains("wasm backtrace"), "{err:#}");
+    assert!(err.downcast_ref::<DataError>().is_some());
 }

@@ -6,6 +6,7 @@
 mod arity;
 mod async_host;
 mod async_host_edges;
+mod async_host_results;
 mod async_host_shapes;
 mod c_guests;
 mod callback;
