@@ -13,6 +13,7 @@ mod callback;
 mod cancel;
 mod data;
 mod data_bounds;
+mod data_fuzz;
 mod engine;
 mod errors;
 mod executors;
