@@ -109,17 +109,26 @@ impl Driver {
             .func_wrap_async6(
                 "env",
                 "f",
-                |mut caller: Caller<'_, Host>, a: i32, al: i32, b: i32, bl: i32, c: i32, cl: i32| {
+                |mut caller: Caller<'_, Host>,
+                 a: i32,
+                 al: i32,
+                 b: i32,
+                 bl: i32,
+                 c: i32,
+                 cl: i32| {
                     let abi = match caller.data().max_len {
                         Some(max_len) => GuestAbi::new("f").with_max_len(max_len),
                         None => GuestAbi::new("f"),
                     };
                     let mut data = abi.call_data();
                     let a = data.read::<String, _>(&mut caller, "a", a, al);
-                    let b = a.is_ok().then(|| data.read::<Vec<u8>, _>(&mut caller, "b", b, bl));
-                    let c = b.as_ref().is_some_and(Result::is_ok).then(|| {
-                        data.read::<Json<serde_json::Value>, _>(&mut caller, "c", c, cl)
-                    });
+                    let b = a
+                        .is_ok()
+                        .then(|| data.read::<Vec<u8>, _>(&mut caller, "b", b, bl));
+                    let c = b
+                        .as_ref()
+                        .is_some_and(Result::is_ok)
+                        .then(|| data.read::<Json<serde_json::Value>, _>(&mut caller, "c", c, cl));
                     Box::new(async move {
                         let a = a?;
                         let b = b.expect("read after a")?;
@@ -148,14 +157,20 @@ impl Driver {
     pub fn run(&self, input: &[u8]) {
         let mut bytes = Bytes(input);
         let mut store = Store::new(&self.engine, Host::default());
-        let instance = futures::executor::block_on(self.linker.instantiate_async(&mut store, &self.module))
-            .expect("the guest instantiates");
+        let instance =
+            futures::executor::block_on(self.linker.instantiate_async(&mut store, &self.module))
+                .expect("the guest instantiates");
         let call = |store: &mut Store<Host>, name: &str, args: &[i32]| -> i32 {
             let f = instance.get_func(&mut *store, name).unwrap();
             let mut out = [wasmtime::Val::I32(0)];
             let params: Vec<_> = args.iter().map(|&a| wasmtime::Val::I32(a)).collect();
-            let results = if f.ty(&*store).results().len() == 0 { &mut out[..0] } else { &mut out[..] };
-            futures::executor::block_on(FuncExt::call_async(&f, &mut *store, &params, results)).unwrap();
+            let results = if f.ty(&*store).results().len() == 0 {
+                &mut out[..0]
+            } else {
+                &mut out[..]
+            };
+            futures::executor::block_on(FuncExt::call_async(&f, &mut *store, &params, results))
+                .unwrap();
             out[0].unwrap_i32()
         };
 
@@ -190,7 +205,10 @@ impl Driver {
         call(&mut store, "set", &[mode, arg]);
 
         let params: Vec<(u32, u32)> = (0..3).map(|_| (bytes.size(), bytes.size())).collect();
-        let args: Vec<i32> = params.iter().flat_map(|&(p, l)| [p as i32, l as i32]).collect();
+        let args: Vec<i32> = params
+            .iter()
+            .flat_map(|&(p, l)| [p as i32, l as i32])
+            .collect();
         let f = instance.get_func(&mut store, "run").unwrap();
         let run = f
             .get_async()
@@ -228,7 +246,9 @@ impl Driver {
                     );
                 }
             }
-            (Some(i), None) => panic!("parameter {i} over the cap of {max_len} was read: {result:?}"),
+            (Some(i), None) => {
+                panic!("parameter {i} over the cap of {max_len} was read: {result:?}")
+            }
             (None, Some(data)) => assert!(
                 !matches!(data.kind(), DataErrorKind::TooLarge { .. }),
                 "within the cap, yet {data}"
@@ -239,8 +259,11 @@ impl Driver {
         match &result {
             Ok(packed) => {
                 let packed = *packed as u64;
-                let (read, error, result_len) =
-                    (store.data().read, store.data().error, store.data().result_len);
+                let (read, error, result_len) = (
+                    store.data().read,
+                    store.data().error,
+                    store.data().result_len,
+                );
                 let read = read.expect("a call that succeeded read its parameters");
                 assert_eq!(read[0], params[0].1 as usize);
                 assert_eq!(read[1], params[1].1 as usize);

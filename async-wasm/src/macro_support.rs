@@ -108,7 +108,9 @@ macro_rules! zero_tuples {
     };
 }
 
-zero_tuples!((A)(A, B)(A, B, C)(A, B, C, D)(A, B, C, D, E)(A, B, C, D, E, F));
+zero_tuples!((A)(A, B)(A, B, C)(A, B, C, D)(A, B, C, D, E)(
+    A, B, C, D, E, F
+));
 
 /// The zero value of `T`.
 #[inline]

@@ -390,6 +390,9 @@ fn data_fn(options: &Options, mut func: ItemFn, params: &Params, output: &Output
         }
     };
     func.sig.asyncness = None;
+    // Two wasm parameters per data parameter: the user's seven are fifteen here.
+    func.attrs
+        .push(syn::parse_quote!(#[allow(clippy::too_many_arguments)]));
     emit(&func, quote!(#(#inputs),*), ret, block)
 }
 

@@ -182,7 +182,10 @@ impl CallData {
         };
         let _inside = reentry::Guard::enter(reentry::store_of(caller), ERROR_RECEIVER);
         receiver
-            .call_async(&mut *caller, (error.code(), ptr as i32, message.len() as i32))
+            .call_async(
+                &mut *caller,
+                (error.code(), ptr as i32, message.len() as i32),
+            )
             .await
             .map_err(|err| {
                 if is_reentrant(&err) {
@@ -324,7 +327,9 @@ pub(crate) fn traced<D>(
     let trace = WasmBacktrace::capture(caller);
     match (cause, trace.frames().is_empty()) {
         (None, true) => error.into(),
-        (None, false) => wasmtime::Error::new(FromTheGuest).context(trace).context(error),
+        (None, false) => wasmtime::Error::new(FromTheGuest)
+            .context(trace)
+            .context(error),
         (Some(cause), true) => cause.context(error),
         (Some(cause), false) => cause.context(trace).context(error),
     }

@@ -24,7 +24,9 @@ static ANY: AtomicBool = AtomicBool::new(false);
 
 /// Makes `max_len` the cap of host functions defined on `engine` from now on.
 pub(crate) fn register(engine: &Engine, max_len: u32) {
-    let mut registry = REGISTRY.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut registry = REGISTRY
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     registry.retain(|(weak, _)| match weak.upgrade() {
         Some(live) => !Engine::same(&live, engine),
         None => false,
@@ -38,7 +40,9 @@ pub(crate) fn engine_max_len(engine: &Engine) -> u32 {
     if !ANY.load(Ordering::Acquire) {
         return super::GuestAbi::DEFAULT_MAX_LEN;
     }
-    let registry = REGISTRY.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let registry = REGISTRY
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     registry
         .iter()
         .find(|(weak, _)| weak.upgrade().is_some_and(|e| Engine::same(&e, engine)))

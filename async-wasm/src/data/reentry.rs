@@ -16,7 +16,9 @@ static STORES: Mutex<Vec<(usize, &'static str)>> = Mutex::new(Vec::new());
 static INSIDE: AtomicUsize = AtomicUsize::new(0);
 
 fn stores() -> std::sync::MutexGuard<'static, Vec<(usize, &'static str)>> {
-    STORES.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    STORES
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// The export the store whose data is at `store` is inside, if it is.

@@ -91,19 +91,19 @@ impl std::error::Error for AbiMismatch {}
 pub fn check_module(module: &Module, abi: &GuestAbi) -> Result<u32, AbiMismatch> {
     let mut found = Vec::new();
     for export in module.exports() {
-        if let Some(version) = export.name().strip_prefix(ABI_MARKER_PREFIX) {
-            if let Ok(version) = version.parse::<u32>() {
-                found.push(version);
-            }
+        if let Some(version) = export.name().strip_prefix(ABI_MARKER_PREFIX)
+            && let Ok(version) = version.parse::<u32>()
+        {
+            found.push(version);
         }
-        if export.name() == abi.memory() {
-            if let ExternType::Memory(memory) = export.ty() {
-                if memory.is_64() {
-                    return Err(AbiMismatch::Memory64 { name: abi.memory() });
-                }
-                if memory.is_shared() {
-                    return Err(AbiMismatch::SharedMemory { name: abi.memory() });
-                }
+        if export.name() == abi.memory()
+            && let ExternType::Memory(memory) = export.ty()
+        {
+            if memory.is_64() {
+                return Err(AbiMismatch::Memory64 { name: abi.memory() });
+            }
+            if memory.is_shared() {
+                return Err(AbiMismatch::SharedMemory { name: abi.memory() });
             }
         }
     }

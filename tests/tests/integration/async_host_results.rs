@@ -116,7 +116,12 @@ async fn setup(guest: &str) -> (Store<u32>, Instance) {
     (store, instance)
 }
 
-async fn call<P, R>(store: &mut Store<u32>, instance: Instance, export: &str, arg: P) -> wasmtime::Result<R>
+async fn call<P, R>(
+    store: &mut Store<u32>,
+    instance: Instance,
+    export: &str,
+    arg: P,
+) -> wasmtime::Result<R>
 where
     P: wasmtime::WasmParams + Sync + 'static,
     R: wasmtime::WasmResults + Sync + 'static,
@@ -137,31 +142,67 @@ async fn received(store: &mut Store<u32>, instance: Instance) -> (i32, String) {
 #[tokio::test(flavor = "current_thread")]
 async fn a_result_of_any_error_type_traps_for_numbers_and_data_alike() {
     let (mut store, instance) = setup(GUEST).await;
-    assert_eq!(call::<i32, i32>(&mut store, instance, "root", 81).await.unwrap(), 9);
-    let err = call::<i32, i32>(&mut store, instance, "root", -4).await.unwrap_err();
+    assert_eq!(
+        call::<i32, i32>(&mut store, instance, "root", 81)
+            .await
+            .unwrap(),
+        9
+    );
+    let err = call::<i32, i32>(&mut store, instance, "root", -4)
+        .await
+        .unwrap_err();
     assert_eq!(err.downcast_ref::<Negative>(), Some(&Negative(-4)));
-    let packed = call::<i32, i64>(&mut store, instance, "upper", 4).await.unwrap();
+    let packed = call::<i32, i64>(&mut store, instance, "upper", 4)
+        .await
+        .unwrap();
     assert_eq!(packed >> 32, 4);
-    let err = call::<i32, i64>(&mut store, instance, "upper", 0).await.unwrap_err();
+    let err = call::<i32, i64>(&mut store, instance, "upper", 0)
+        .await
+        .unwrap_err();
     assert_eq!(err.downcast_ref::<Negative>(), Some(&Negative(-1)));
 }
 
 #[tokio::test(flavor = "current_thread")]
 async fn user_parameters_named_like_the_generated_ones_do_not_collide() {
     let (mut store, instance) = setup(GUEST).await;
-    assert_eq!(call::<(), i32>(&mut store, instance, "collide", ()).await.unwrap(), 456);
+    assert_eq!(
+        call::<(), i32>(&mut store, instance, "collide", ())
+            .await
+            .unwrap(),
+        456
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_guest_error_reaches_the_guest_as_a_value_with_a_zero_result() {
     let (mut store, instance) = setup(GUEST).await;
-    assert_eq!(call::<i32, i32>(&mut store, instance, "half", 8).await.unwrap(), 4);
-    assert_eq!(call::<i32, i32>(&mut store, instance, "half", 7).await.unwrap(), 0);
-    assert_eq!(received(&mut store, instance).await, (7, "7 is odd".to_string()));
-    assert_eq!(call::<i32, i64>(&mut store, instance, "name", 0).await.unwrap(), 0);
+    assert_eq!(
+        call::<i32, i32>(&mut store, instance, "half", 8)
+            .await
+            .unwrap(),
+        4
+    );
+    assert_eq!(
+        call::<i32, i32>(&mut store, instance, "half", 7)
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        received(&mut store, instance).await,
+        (7, "7 is odd".to_string())
+    );
+    assert_eq!(
+        call::<i32, i64>(&mut store, instance, "name", 0)
+            .await
+            .unwrap(),
+        0
+    );
     // "ééé" is 6 bytes; the cap is 3: one "é".
     assert_eq!(received(&mut store, instance).await, (404, "é".to_string()));
-    let ok = call::<i32, i64>(&mut store, instance, "name", 1).await.unwrap();
+    let ok = call::<i32, i64>(&mut store, instance, "name", 1)
+        .await
+        .unwrap();
     assert_eq!(ok >> 32, 2);
 }
 
@@ -171,7 +212,9 @@ async fn a_guest_error_reaches_the_guest_as_a_value_with_a_zero_result() {
 async fn a_guest_without_the_receiver_gets_a_typed_error() {
     let guest = GUEST.replace("\"async_wasm_set_error\"", "\"something_else\"");
     let (mut store, instance) = setup(&guest).await;
-    let err = call::<i32, i32>(&mut store, instance, "half", 7).await.unwrap_err();
+    let err = call::<i32, i32>(&mut store, instance, "half", 7)
+        .await
+        .unwrap_err();
     let data = err.downcast_ref::<DataError>().unwrap();
     assert_eq!(
         data.kind(),

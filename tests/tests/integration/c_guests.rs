@@ -452,7 +452,10 @@ fn committed_guests_match_their_sources() {
 
 impl Guest {
     async fn half_or_code(&mut self, n: i32) -> i32 {
-        let f = self.instance.get_func(&mut self.store, "half_or_code").unwrap();
+        let f = self
+            .instance
+            .get_func(&mut self.store, "half_or_code")
+            .unwrap();
         let f = f.get_async().get1::<i32, i32>(&self.store).unwrap();
         f.call(&mut self.store, n).await.unwrap()
     }
@@ -464,7 +467,10 @@ impl Guest {
         let both = format!("{key}{expected}");
         let ptr = self.place(both.as_bytes()).await;
         assert_eq!(ptr, key_ptr);
-        let f = self.instance.get_func(&mut self.store, "lookup_len").unwrap();
+        let f = self
+            .instance
+            .get_func(&mut self.store, "lookup_len")
+            .unwrap();
         let f = f.get_async().get4::<u32, u32, u32, u32, i32>(&self.store)?;
         let (len, expected_len) = (key.len() as u32, expected.len() as u32);
         f.call(&mut self.store, ptr, len, ptr + len, expected_len)
@@ -487,7 +493,10 @@ async fn error_values_reach_the_c_guest_and_other_errors_trap() {
 
     let err = g.lookup_len("trap", "").await.unwrap_err();
     assert!(err.downcast_ref::<GuestError>().is_none(), "{err:?}");
-    assert!(format!("{err:#}").contains("the database is down"), "{err:#}");
+    assert!(
+        format!("{err:#}").contains("the database is down"),
+        "{err:#}"
+    );
     g.still_works().await;
     drop(g);
     assert_eq!(s.pool.stats().in_use, 0);

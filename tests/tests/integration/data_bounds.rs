@@ -24,9 +24,17 @@ async fn seven(
     f: String,
     g: Vec<u8>,
 ) -> i32 {
-    [a.len(), b.len(), c.len(), d.len(), e.len(), f.len(), g.len()]
-        .iter()
-        .sum::<usize>() as i32
+    [
+        a.len(),
+        b.len(),
+        c.len(),
+        d.len(),
+        e.len(),
+        f.len(),
+        g.len(),
+    ]
+    .iter()
+    .sum::<usize>() as i32
 }
 
 /// A guest that grows its memory to 4 GiB (reserved, never touched) and passes
@@ -48,7 +56,11 @@ const HOSTILE: &str = r#"(module
             (i32.const 0) (i32.const 4) (i32.const 0) (i32.const 5) (i32.const 0) (i32.const 6)
             (i32.const 0) (i32.const 7))))"#;
 
-async fn call0<T: Send>(store: &mut Store<T>, instance: Instance, name: &str) -> wasmtime::Result<i32> {
+async fn call0<T: Send>(
+    store: &mut Store<T>,
+    instance: Instance,
+    name: &str,
+) -> wasmtime::Result<i32> {
     let f = instance.get_func(&mut *store, name).unwrap();
     f.get_async().get0::<i32>(&*store)?.call(&mut *store).await
 }
@@ -61,7 +73,11 @@ async fn attack(engine: &AsyncEngine) -> wasmtime::Error {
     let module = Module::new(engine.engine(), HOSTILE).unwrap();
     let mut store = engine.store(());
     let instance = linker.instantiate_async(&mut store, &module).await.unwrap();
-    assert_eq!(call0(&mut store, instance, "grow").await.unwrap(), 1, "grown to 4 GiB");
+    assert_eq!(
+        call0(&mut store, instance, "grow").await.unwrap(),
+        1,
+        "grown to 4 GiB"
+    );
     let memory = instance.get_memory(&mut store, "memory").unwrap();
     assert_eq!(memory.data_size(&store), 1 << 32);
     let err = call0(&mut store, instance, "attack").await.unwrap_err();
@@ -119,7 +135,10 @@ fn the_attack_keeps_peak_rss_bounded() {
             .unwrap();
         for _ in 0..3 {
             let err = runtime.block_on(attack(&engine));
-            assert!(matches!(data_error(&err).kind(), DataErrorKind::TooLarge { .. }));
+            assert!(matches!(
+                data_error(&err).kind(),
+                DataErrorKind::TooLarge { .. }
+            ));
         }
         println!("ASYNC_WASM_PEAK_RSS_KIB={}", peak_rss_kib());
         return;
@@ -135,7 +154,11 @@ fn the_attack_keeps_peak_rss_bounded() {
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "child failed: {stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "child failed: {stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let kib: u64 = stdout
         .lines()
         .find_map(|l| Some(l.split_once("ASYNC_WASM_PEAK_RSS_KIB=")?.1))
@@ -191,10 +214,14 @@ fn caps_linker(engine: &Engine) -> Linker<()> {
         .unwrap()
         .func_wrap_host("env", "plain", plain)
         .unwrap()
-        .func_wrap_async2("env", "abi", |mut caller: Caller<'_, ()>, ptr: i32, len: i32| {
-            let text = ABI.read::<Vec<u8>, _>(&mut caller, "text", ptr, len);
-            Box::new(async move { Ok(text?.len() as i32) })
-        })
+        .func_wrap_async2(
+            "env",
+            "abi",
+            |mut caller: Caller<'_, ()>, ptr: i32, len: i32| {
+                let text = ABI.read::<Vec<u8>, _>(&mut caller, "text", ptr, len);
+                Box::new(async move { Ok(text?.len() as i32) })
+            },
+        )
         .unwrap();
     linker
 }
@@ -206,7 +233,10 @@ async fn call1<P: wasmtime::WasmTy + Sync + 'static, R: wasmtime::WasmResults + 
     arg: P,
 ) -> wasmtime::Result<R> {
     let f = instance.get_func(&mut *store, name).unwrap();
-    f.get_async().get1::<P, R>(&*store)?.call(&mut *store, arg).await
+    f.get_async()
+        .get1::<P, R>(&*store)?
+        .call(&mut *store, arg)
+        .await
 }
 
 /// `#[async_host(max_len)]` caps the parameters of a call together and its result, and
@@ -225,19 +255,46 @@ async fn per_function_caps_hold_for_parameters_together_and_results() {
     let err = two.call(&mut store, 6, 5).await.unwrap_err();
     let data = data_error(&err);
     assert_eq!(data.param_name(), Some("b"));
-    assert_eq!(data.kind(), &DataErrorKind::TooLarge { len: 11, max_len: 10 });
+    assert_eq!(
+        data.kind(),
+        &DataErrorKind::TooLarge {
+            len: 11,
+            max_len: 10
+        }
+    );
 
     let ok: i64 = call1(&mut store, instance, "bytes", 1024).await.unwrap();
     assert_eq!(ok >> 32, 1024);
-    let err = call1::<i32, i64>(&mut store, instance, "bytes", 1025).await.unwrap_err();
+    let err = call1::<i32, i64>(&mut store, instance, "bytes", 1025)
+        .await
+        .unwrap_err();
     let data = data_error(&err);
     assert_eq!(data.param_name(), None);
-    assert_eq!(data.kind(), &DataErrorKind::TooLarge { len: 1025, max_len: 1024 });
+    assert_eq!(
+        data.kind(),
+        &DataErrorKind::TooLarge {
+            len: 1025,
+            max_len: 1024
+        }
+    );
     assert_eq!(call0(&mut store, instance, "allocs").await.unwrap(), 1);
 
-    assert_eq!(call1::<i32, i32>(&mut store, instance, "abi", 100).await.unwrap(), 100);
-    let err = call1::<i32, i32>(&mut store, instance, "abi", 101).await.unwrap_err();
-    assert_eq!(data_error(&err).kind(), &DataErrorKind::TooLarge { len: 101, max_len: 100 });
+    assert_eq!(
+        call1::<i32, i32>(&mut store, instance, "abi", 100)
+            .await
+            .unwrap(),
+        100
+    );
+    let err = call1::<i32, i32>(&mut store, instance, "abi", 101)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        data_error(&err).kind(),
+        &DataErrorKind::TooLarge {
+            len: 101,
+            max_len: 100
+        }
+    );
 }
 
 /// `AsyncEngineBuilder::max_data_len` caps every function defined on its engine without a
@@ -250,19 +307,44 @@ async fn the_engine_wide_cap_applies_where_functions_have_none() {
     // wasmtime's own linker, with `GuestAbi` inside: the cap is found from the caller.
     linker.allow_shadowing(true);
     linker
-        .func_wrap_async("env", "abi", |mut caller: Caller<'_, ()>, (ptr, len): (i32, i32)| {
-            let text = GuestAbi::new("abi").read::<Vec<u8>, _>(&mut caller, "text", ptr, len);
-            Box::new(async move { Ok(text?.len() as i32) })
-        })
+        .func_wrap_async(
+            "env",
+            "abi",
+            |mut caller: Caller<'_, ()>, (ptr, len): (i32, i32)| {
+                let text = GuestAbi::new("abi").read::<Vec<u8>, _>(&mut caller, "text", ptr, len);
+                Box::new(async move { Ok(text?.len() as i32) })
+            },
+        )
         .unwrap();
     let module = Module::new(engine.engine(), CAPS).unwrap();
     let mut store = engine.store(());
     let instance = linker.instantiate_async(&mut store, &module).await.unwrap();
-    assert_eq!(call1::<i32, i32>(&mut store, instance, "plain", 50).await.unwrap(), 50);
-    let err = call1::<i32, i32>(&mut store, instance, "plain", 51).await.unwrap_err();
-    assert_eq!(data_error(&err).kind(), &DataErrorKind::TooLarge { len: 51, max_len: 50 });
-    let err = call1::<i32, i32>(&mut store, instance, "abi", 51).await.unwrap_err();
-    assert_eq!(data_error(&err).kind(), &DataErrorKind::TooLarge { len: 51, max_len: 50 });
+    assert_eq!(
+        call1::<i32, i32>(&mut store, instance, "plain", 50)
+            .await
+            .unwrap(),
+        50
+    );
+    let err = call1::<i32, i32>(&mut store, instance, "plain", 51)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        data_error(&err).kind(),
+        &DataErrorKind::TooLarge {
+            len: 51,
+            max_len: 50
+        }
+    );
+    let err = call1::<i32, i32>(&mut store, instance, "abi", 51)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        data_error(&err).kind(),
+        &DataErrorKind::TooLarge {
+            len: 51,
+            max_len: 50
+        }
+    );
     // `bytes` has its own cap, above the engine's.
     let ok: i64 = call1(&mut store, instance, "bytes", 1000).await.unwrap();
     assert_eq!(ok >> 32, 1000);
@@ -273,8 +355,16 @@ async fn the_engine_wide_cap_applies_where_functions_have_none() {
     linker.allow_shadowing(true);
     linker.define(&store, "env", "plain", func).unwrap();
     let instance = linker.instantiate_async(&mut store, &module).await.unwrap();
-    let err = call1::<i32, i32>(&mut store, instance, "plain", 51).await.unwrap_err();
-    assert_eq!(data_error(&err).kind(), &DataErrorKind::TooLarge { len: 51, max_len: 50 });
+    let err = call1::<i32, i32>(&mut store, instance, "plain", 51)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        data_error(&err).kind(),
+        &DataErrorKind::TooLarge {
+            len: 51,
+            max_len: 50
+        }
+    );
 }
 
 /// An engine made after a capped one was dropped (at the same address, as often as not)
@@ -288,7 +378,12 @@ async fn a_dropped_engines_cap_does_not_reach_a_later_engine() {
         let module = Module::new(engine.engine(), CAPS).unwrap();
         let mut store = engine.store(());
         let instance = linker.instantiate_async(&mut store, &module).await.unwrap();
-        assert_eq!(call1::<i32, i32>(&mut store, instance, "plain", 100).await.unwrap(), 100);
+        assert_eq!(
+            call1::<i32, i32>(&mut store, instance, "plain", 100)
+                .await
+                .unwrap(),
+            100
+        );
     }
 }
 
@@ -318,7 +413,10 @@ const REENTRANT: &str = r#"(module
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reentrant_allocator_is_refused_on_both_allocations() {
     for allocation in [Allocation::Pooling, Allocation::StackPool] {
-        let engine = AsyncEngine::builder().allocation(allocation).build().unwrap();
+        let engine = AsyncEngine::builder()
+            .allocation(allocation)
+            .build()
+            .unwrap();
         let mut linker = Linker::new(engine.engine());
         linker.func_wrap_host("env", "echo", echo).unwrap();
         let module = Module::new(engine.engine(), REENTRANT).unwrap();
@@ -330,7 +428,12 @@ async fn a_reentrant_allocator_is_refused_on_both_allocations() {
         let data = data_error(&err);
         assert_eq!(
             (data.kind(), data.param_name()),
-            (&DataErrorKind::Reentrant { inside: "cabi_realloc" }, Some("text")),
+            (
+                &DataErrorKind::Reentrant {
+                    inside: "cabi_realloc"
+                },
+                Some("text")
+            ),
             "{allocation:?}: {err:?}"
         );
         assert_eq!(call0(&mut store, instance, "depth").await.unwrap(), 1);
@@ -351,10 +454,15 @@ fn check_module_tells_versions_and_memories_apart() {
     let engine = Engine::new(&config).unwrap();
     let abi = GuestAbi::new("any");
     let check = |wat: &str| check_module(&Module::new(&engine, wat).unwrap(), &abi);
-    assert_eq!(check(r#"(module (func (export "async_wasm_abi_v1")))"#), Ok(1));
+    assert_eq!(
+        check(r#"(module (func (export "async_wasm_abi_v1")))"#),
+        Ok(1)
+    );
     assert_eq!(check("(module (memory (export \"memory\") 1))"), Ok(1));
     assert_eq!(
-        check(r#"(module (func (export "async_wasm_abi_v1")) (func (export "async_wasm_abi_v2")))"#),
+        check(
+            r#"(module (func (export "async_wasm_abi_v1")) (func (export "async_wasm_abi_v2")))"#
+        ),
         Ok(1)
     );
     let err = check(r#"(module (func (export "async_wasm_abi_v2")))"#).unwrap_err();
@@ -404,7 +512,10 @@ async fn memories_the_abi_cannot_read_have_their_own_kinds() {
         f.call(&mut store, ptr, len).await
     };
     let err = run("i64 1", 0, 4).await.unwrap_err();
-    assert_eq!(data_error(&err).kind(), &DataErrorKind::Memory64 { name: "memory" });
+    assert_eq!(
+        data_error(&err).kind(),
+        &DataErrorKind::Memory64 { name: "memory" }
+    );
     // Empty, at a pointer far outside the memory: read as empty, and the result is empty.
     assert_eq!(run("1", -1, 0).await.unwrap(), 0);
 }
