@@ -605,7 +605,10 @@ impl Plugin {
             self.stale = false;
         }
         if self.compiled.inner.shared.timeout.is_none() {
-            self.compiled.inner.engine.restart_timeout(&mut self.store)?;
+            self.compiled
+                .inner
+                .engine
+                .restart_timeout(&mut self.store)?;
         }
         self.stale = true;
         let result = run(
