@@ -86,8 +86,8 @@ fn parent() -> ExitCode {
         return ExitCode::FAILURE;
     }
     println!(
-        "{:<22} {:>14} {:>10}  {}",
-        "attack", "peak growth", "bound", "ended with"
+        "{:<22} {:>14} {:>10}  ended with",
+        "attack", "peak growth", "bound"
     );
     let mut failed = false;
     for attack in ATTACKS {
