@@ -158,8 +158,8 @@ fn plain_callback_bounds(a: &Arity) -> TokenStream {
 /// allocation).
 /// The closure wasmtime calls for a host function with a `Caller`, and the statement to put
 /// before it. `engine` is the engine it is defined on: its cap on data (`data::limit`) is
-/// looked up once, there, and held in a thread-local while the function's synchronous part
-/// runs, where its `CallData` is made. (The closure stays inline in wasmtime's call, where
+/// looked up once, there, and (when some engine has a cap of its own) held in a
+/// thread-local while the function's synchronous part runs, where its `CallData` is made. (The closure stays inline in wasmtime's call, where
 /// its higher-ranked signature is inferred.)
 fn forwarding_closure(
     a: &Arity,
@@ -168,13 +168,13 @@ fn forwarding_closure(
 ) -> (TokenStream, TokenStream) {
     let Arity { tys, args, .. } = a;
     (
-        quote!(let __max_data_len = crate::data::limit::engine_max_len(#engine);),
+        quote!(let __max_data_len = crate::data::limit::for_definition(#engine);),
         quote! {
             move |caller: ::wasmtime::Caller<'_, T>, (#(#args,)*): (#(#tys,)*)|
                   -> ::std::boxed::Box<
                 dyn ::core::future::Future<Output = R> + ::core::marker::Send + '_,
             > {
-                let _max_data_len = crate::data::limit::Scope::enter(__max_data_len);
+                let _max_data_len = __max_data_len.map(crate::data::limit::Scope::enter);
                 #func(caller, #(#args),*)
             }
         },

@@ -49,6 +49,14 @@ pub(crate) fn engine_max_len(engine: &Engine) -> u32 {
         .map_or(super::GuestAbi::DEFAULT_MAX_LEN, |&(_, max_len)| max_len)
 }
 
+/// What a host function defined on `engine` holds in [`CURRENT`] during its calls: nothing
+/// while no engine has a cap of its own (the common case, which then costs a call nothing:
+/// [`CallData`](super::CallData) finds the default through [`engine_max_len`]'s fast path),
+/// else `engine`'s cap.
+pub(crate) fn for_definition(engine: &Engine) -> Option<u32> {
+    ANY.load(Ordering::Acquire).then(|| engine_max_len(engine))
+}
+
 thread_local! {
     /// The engine's cap, while the synchronous part of a host function defined through this
     /// crate runs on this thread.
