@@ -8,6 +8,8 @@ use crate::rounds;
 /// What one concurrency run measured.
 pub struct Report {
     pub wall: Duration,
+    /// The process's CPU time (user and system, every thread) during the run.
+    pub cpu: Duration,
     /// From submission (all at once) to completion, per call.
     pub latencies: Vec<Duration>,
     /// Resident memory just before the run (`VmRSS`, after resetting the peak to it).
@@ -23,6 +25,19 @@ pub struct Report {
 pub trait Concurrent {
     fn name(&self) -> String;
     fn run(&self, calls: usize) -> Report;
+}
+
+/// The CPU time (user and system) of every thread of this process so far.
+pub fn process_cpu_time() -> Duration {
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `now` is a valid, writable timespec and CLOCK_PROCESS_CPUTIME_ID exists on
+    // Linux, where this benchmark runs.
+    let ret = unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut now) };
+    assert_eq!(ret, 0, "clock_gettime(CLOCK_PROCESS_CPUTIME_ID)");
+    Duration::new(now.tv_sec as u64, now.tv_nsec as u32)
 }
 
 /// Resets the process's peak RSS to its current RSS (Linux's `clear_refs`); returns it.
@@ -49,19 +64,20 @@ fn status_kib(field: &str) -> u64 {
 pub fn print(variants: &[Box<dyn Concurrent>], calls: usize) {
     println!("\n{calls} calls at once, each awaiting a 10 ms host function (lookup)\n");
     println!(
-        "| variant | wall s | calls/s | p50 ms | p99 ms | max ms | most in flight | VmRSS before MiB | VmHWM MiB | growth MiB | KiB per call in flight |"
+        "| variant | wall s | calls/s | CPU µs a call | p50 ms | p99 ms | max ms | most in flight | VmRSS before MiB | VmHWM MiB | growth MiB | KiB per call in flight |"
     );
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     const MIB: f64 = (1 << 20) as f64;
     for variant in variants {
         let r = variant.run(calls);
         let ms: Vec<f64> = r.latencies.iter().map(|d| d.as_secs_f64() * 1e3).collect();
         let growth = r.rss_peak.saturating_sub(r.rss_before);
         println!(
-            "| {} | {:.3} | {:.0} | {:.1} | {:.1} | {:.1} | {} | {:.1} | {:.1} | {:.1} | {:.1} |",
+            "| {} | {:.3} | {:.0} | {:.1} | {:.1} | {:.1} | {:.1} | {} | {:.1} | {:.1} | {:.1} | {:.1} |",
             variant.name(),
             r.wall.as_secs_f64(),
             calls as f64 / r.wall.as_secs_f64(),
+            r.cpu.as_secs_f64() * 1e6 / calls as f64,
             rounds::quantile(&ms, 0.5),
             rounds::quantile(&ms, 0.99),
             rounds::quantile(&ms, 1.0),

@@ -306,6 +306,7 @@ impl Concurrent for ExtismBlocking {
         let inside = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let most = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let rss_before = concurrency::reset_peak_rss();
+        let cpu = concurrency::process_cpu_time();
         let start = Instant::now();
         let latencies = runtime.block_on(async {
             let tasks: Vec<_> = (0..calls)
@@ -341,10 +342,12 @@ impl Concurrent for ExtismBlocking {
             latencies
         });
         let wall = start.elapsed();
+        let cpu = concurrency::process_cpu_time() - cpu;
         let rss_peak = concurrency::peak_rss();
         drop(runtime);
         Report {
             wall,
+            cpu,
             latencies,
             rss_before,
             rss_peak,
@@ -354,15 +357,35 @@ impl Concurrent for ExtismBlocking {
 }
 
 /// Ours on ONE thread (tokio current-thread, a `LocalSet`): each call a task on it, a
-/// fresh instance from the pooling allocator per call (`CompiledPlugin::call`), `lookup`
-/// awaiting a 10 ms tokio timer. The engine has room for every call at once
-/// (`max_stores`): that is the bound on what they hold.
-struct OursOneThread;
+/// fresh instance per call (`CompiledPlugin::call`), `lookup` awaiting a 10 ms tokio timer.
+///
+/// On the pooling allocator the engine's `max_stores` bounds the instances at once, and
+/// with them the memory: the calls past it wait for a slot (a semaphore of as many
+/// permits: `CompiledPlugin::call` fails rather than waits at the bound). Each slot costs
+/// memory mappings up front (two stacks, each a mapping and a guard page) and each live
+/// instance four more, so Linux's default `vm.max_map_count` (65,530) allows about 7,500
+/// slots. (`StackPool`, which maps stacks and memories on demand, runs out of mappings
+/// near 9,400 calls at once here.)
+/// `warm`: the batch runs once untimed first, as on a server whose slots have served
+/// before.
+struct OursOneThread {
+    allocation: async_wasm::Allocation,
+    warm: bool,
+}
+
+/// Pooling slots that fit Linux's default `vm.max_map_count` with room to spare.
+const POOLING_SLOTS: usize = 7_500;
 
 impl Concurrent for OursOneThread {
     fn name(&self) -> String {
-        "async-wasm: one thread (tokio current-thread), fresh instance per call (pooling)"
-            .to_string()
+        let how = match self.allocation {
+            async_wasm::Allocation::Pooling => format!("pooling, {POOLING_SLOTS} slots"),
+            _ => "StackPool, unbounded".to_string(),
+        };
+        let warm = if self.warm { ", warm" } else { ", cold" };
+        format!(
+            "async-wasm: one thread (tokio current-thread), fresh instance per call ({how}{warm})"
+        )
     }
 
     fn run(&self, calls: usize) -> Report {
@@ -370,46 +393,69 @@ impl Concurrent for OursOneThread {
             .enable_all()
             .build()
             .unwrap();
-        let engine = ours::engine(calls as u32);
+        let (engine, slots) = match self.allocation {
+            async_wasm::Allocation::StackPool => (ours::stack_pool_engine(), calls),
+            _ => {
+                let slots = POOLING_SLOTS.min(calls);
+                (ours::engine(slots as u32), slots)
+            }
+        };
         let compiled = ours::compile(
             &engine,
             plugins::RUST,
             Wait::Timer(Duration::from_millis(10)),
         );
-        let (inside, most) = (Rc::new(Cell::new(0usize)), Rc::new(Cell::new(0usize)));
-        let rss_before = concurrency::reset_peak_rss();
-        let start = Instant::now();
         let local = tokio::task::LocalSet::new();
-        let latencies = local.block_on(&runtime, async {
-            let tasks: Vec<_> = (0..calls)
-                .map(|i| {
-                    let (compiled, inside, most) = (compiled.clone(), inside.clone(), most.clone());
-                    tokio::task::spawn_local(async move {
-                        let key = format!("k{i}");
-                        inside.set(inside.get() + 1);
-                        most.set(most.get().max(inside.get()));
-                        let out: String = compiled.call("lookup", key.as_str()).await.unwrap();
-                        inside.set(inside.get() - 1);
-                        assert_eq!(out, host::lookup_value(&key));
-                        start.elapsed()
+        let batch = |record: bool| {
+            let permits = Rc::new(tokio::sync::Semaphore::new(slots));
+            let (inside, most) = (Rc::new(Cell::new(0usize)), Rc::new(Cell::new(0usize)));
+            let rss_before = if record {
+                concurrency::reset_peak_rss()
+            } else {
+                0
+            };
+            let cpu = concurrency::process_cpu_time();
+            let start = Instant::now();
+            let latencies = local.block_on(&runtime, async {
+                let tasks: Vec<_> = (0..calls)
+                    .map(|i| {
+                        let (compiled, permits, inside, most) = (
+                            compiled.clone(),
+                            permits.clone(),
+                            inside.clone(),
+                            most.clone(),
+                        );
+                        tokio::task::spawn_local(async move {
+                            let key = format!("k{i}");
+                            let _permit = permits.acquire().await.unwrap();
+                            inside.set(inside.get() + 1);
+                            most.set(most.get().max(inside.get()));
+                            let out: String = compiled.call("lookup", key.as_str()).await.unwrap();
+                            inside.set(inside.get() - 1);
+                            assert_eq!(out, host::lookup_value(&key));
+                            start.elapsed()
+                        })
                     })
-                })
-                .collect();
-            let mut latencies = Vec::with_capacity(calls);
-            for task in tasks {
-                latencies.push(task.await.unwrap());
+                    .collect();
+                let mut latencies = Vec::with_capacity(calls);
+                for task in tasks {
+                    latencies.push(task.await.unwrap());
+                }
+                latencies
+            });
+            Report {
+                wall: start.elapsed(),
+                cpu: concurrency::process_cpu_time() - cpu,
+                latencies,
+                rss_before,
+                rss_peak: if record { concurrency::peak_rss() } else { 0 },
+                in_flight: most.get(),
             }
-            latencies
-        });
-        let wall = start.elapsed();
-        let rss_peak = concurrency::peak_rss();
-        Report {
-            wall,
-            latencies,
-            rss_before,
-            rss_peak,
-            in_flight: most.get(),
+        };
+        if self.warm {
+            batch(false);
         }
+        batch(true)
     }
 }
 
@@ -480,7 +526,14 @@ fn main() {
         let variants: Vec<Box<dyn Concurrent>> = vec![
             Box::new(ExtismBlocking { fresh: false }),
             Box::new(ExtismBlocking { fresh: true }),
-            Box::new(OursOneThread),
+            Box::new(OursOneThread {
+                allocation: async_wasm::Allocation::Pooling,
+                warm: false,
+            }),
+            Box::new(OursOneThread {
+                allocation: async_wasm::Allocation::Pooling,
+                warm: true,
+            }),
         ];
         let variants: Vec<_> = variants
             .into_iter()
