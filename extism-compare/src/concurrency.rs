@@ -27,19 +27,6 @@ pub trait Concurrent {
     fn run(&self, calls: usize) -> Report;
 }
 
-/// The CPU time (user and system) of every thread of this process so far.
-pub fn process_cpu_time() -> Duration {
-    let mut now = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `now` is a valid, writable timespec and CLOCK_PROCESS_CPUTIME_ID exists on
-    // Linux, where this benchmark runs.
-    let ret = unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut now) };
-    assert_eq!(ret, 0, "clock_gettime(CLOCK_PROCESS_CPUTIME_ID)");
-    Duration::new(now.tv_sec as u64, now.tv_nsec as u32)
-}
-
 /// Resets the process's peak RSS to its current RSS (Linux's `clear_refs`); returns it.
 pub fn reset_peak_rss() -> u64 {
     let _ = std::fs::write("/proc/self/clear_refs", "5");

@@ -306,7 +306,7 @@ impl Concurrent for ExtismBlocking {
         let inside = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let most = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let rss_before = concurrency::reset_peak_rss();
-        let cpu = concurrency::process_cpu_time();
+        let cpu = rounds::process_cpu_time();
         let start = Instant::now();
         let latencies = runtime.block_on(async {
             let tasks: Vec<_> = (0..calls)
@@ -342,7 +342,7 @@ impl Concurrent for ExtismBlocking {
             latencies
         });
         let wall = start.elapsed();
-        let cpu = concurrency::process_cpu_time() - cpu;
+        let cpu = rounds::process_cpu_time() - cpu;
         let rss_peak = concurrency::peak_rss();
         drop(runtime);
         Report {
@@ -414,7 +414,7 @@ impl Concurrent for OursOneThread {
             } else {
                 0
             };
-            let cpu = concurrency::process_cpu_time();
+            let cpu = rounds::process_cpu_time();
             let start = Instant::now();
             let latencies = local.block_on(&runtime, async {
                 let tasks: Vec<_> = (0..calls)
@@ -445,7 +445,7 @@ impl Concurrent for OursOneThread {
             });
             Report {
                 wall: start.elapsed(),
-                cpu: concurrency::process_cpu_time() - cpu,
+                cpu: rounds::process_cpu_time() - cpu,
                 latencies,
                 rss_before,
                 rss_peak: if record { concurrency::peak_rss() } else { 0 },
@@ -518,9 +518,14 @@ fn main() {
             .into_iter()
             .filter(|g| g.name.contains(&only))
             .collect();
-        let samples = rounds::run(&mut groups, rounds_n, Duration::from_millis(20));
-        println!("\n{rounds_n} interleaved rounds, µs per request (thread CPU time)");
-        rounds::print_tables(&groups, &samples);
+        let (thread, process) = rounds::run(&mut groups, rounds_n, Duration::from_millis(20));
+        println!(
+            "\n{rounds_n} interleaved rounds, µs per request, CPU time of the whole process \
+             (Extism's timer thread included)"
+        );
+        rounds::print_tables(&groups, &process);
+        println!("\nThe same rounds, CPU time of the calling thread only");
+        rounds::print_tables(&groups, &thread);
     }
     if what != "micro" {
         let variants: Vec<Box<dyn Concurrent>> = vec![
