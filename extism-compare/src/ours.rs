@@ -37,15 +37,6 @@ pub fn engine(max_stores: u32) -> AsyncEngine {
         .expect("a pooling AsyncEngine")
 }
 
-/// An engine on `Allocation::StackPool`: stacks from a pool, memories mapped on demand, no
-/// bound on instances at once.
-pub fn stack_pool_engine() -> AsyncEngine {
-    AsyncEngine::builder()
-        .allocation(async_wasm::Allocation::StackPool)
-        .build()
-        .expect("a StackPool AsyncEngine")
-}
-
 /// The manifest both hosts get: the plugin, config `vowels`.
 pub fn manifest(plugin: PluginFile) -> Manifest {
     Manifest::new([plugin.bytes()]).with_config_key("vowels", "aeiouAEIOU")

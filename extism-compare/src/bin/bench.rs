@@ -364,12 +364,11 @@ impl Concurrent for ExtismBlocking {
 /// permits: `CompiledPlugin::call` fails rather than waits at the bound). Each slot costs
 /// memory mappings up front (two stacks, each a mapping and a guard page) and each live
 /// instance four more, so Linux's default `vm.max_map_count` (65,530) allows about 7,500
-/// slots. (`StackPool`, which maps stacks and memories on demand, runs out of mappings
-/// near 9,400 calls at once here.)
+/// slots (`Allocation::StackPool`, which maps stacks and memories on demand, runs out of
+/// mappings near 9,400 calls at once here).
 /// `warm`: the batch runs once untimed first, as on a server whose slots have served
 /// before.
 struct OursOneThread {
-    allocation: async_wasm::Allocation,
     warm: bool,
 }
 
@@ -378,13 +377,10 @@ const POOLING_SLOTS: usize = 7_500;
 
 impl Concurrent for OursOneThread {
     fn name(&self) -> String {
-        let how = match self.allocation {
-            async_wasm::Allocation::Pooling => format!("pooling, {POOLING_SLOTS} slots"),
-            _ => "StackPool, unbounded".to_string(),
-        };
-        let warm = if self.warm { ", warm" } else { ", cold" };
+        let warm = if self.warm { "warm" } else { "cold" };
         format!(
-            "async-wasm: one thread (tokio current-thread), fresh instance per call ({how}{warm})"
+            "async-wasm: one thread (tokio current-thread), fresh instance per call (pooling, \
+             {POOLING_SLOTS} slots, {warm})"
         )
     }
 
@@ -393,13 +389,8 @@ impl Concurrent for OursOneThread {
             .enable_all()
             .build()
             .unwrap();
-        let (engine, slots) = match self.allocation {
-            async_wasm::Allocation::StackPool => (ours::stack_pool_engine(), calls),
-            _ => {
-                let slots = POOLING_SLOTS.min(calls);
-                (ours::engine(slots as u32), slots)
-            }
-        };
+        let slots = POOLING_SLOTS.min(calls);
+        let engine = ours::engine(slots as u32);
         let compiled = ours::compile(
             &engine,
             plugins::RUST,
@@ -531,14 +522,8 @@ fn main() {
         let variants: Vec<Box<dyn Concurrent>> = vec![
             Box::new(ExtismBlocking { fresh: false }),
             Box::new(ExtismBlocking { fresh: true }),
-            Box::new(OursOneThread {
-                allocation: async_wasm::Allocation::Pooling,
-                warm: false,
-            }),
-            Box::new(OursOneThread {
-                allocation: async_wasm::Allocation::Pooling,
-                warm: true,
-            }),
+            Box::new(OursOneThread { warm: false }),
+            Box::new(OursOneThread { warm: true }),
         ];
         let variants: Vec<_> = variants
             .into_iter()
