@@ -114,6 +114,8 @@
 
 mod convert;
 mod error;
+#[cfg(test)]
+mod export_cache_tests;
 mod host_fn;
 mod kernel;
 mod manifest;

@@ -5,7 +5,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use wasmtime::{
-    Caller, FuncType, Instance, InstancePre, Linker, Module, Store, UpdateDeadline, Val, ValType,
+    Caller, FuncType, Instance, InstancePre, Linker, Module, Store, TypedFunc, UpdateDeadline, Val,
+    ValType,
 };
 
 use super::convert::{FromExtism, ToExtism};
@@ -431,7 +432,7 @@ impl CompiledPlugin {
         input: I,
     ) -> wasmtime::Result<O> {
         let (mut store, instance) = self.instantiate_with(Vars::default()).await?;
-        run(&self.inner, &mut store, instance, export, input).await
+        run(&self.inner, &mut store, instance, None, export, input).await
     }
 
     /// A long-lived [`Plugin`] of this compiled plugin.
@@ -451,6 +452,7 @@ impl CompiledPlugin {
             compiled: self.clone(),
             store,
             instance,
+            exports: Vec::new(),
             stale: false,
         })
     }
@@ -555,6 +557,8 @@ pub struct Plugin {
     compiled: CompiledPlugin,
     store: Store<PluginState>,
     instance: Instance,
+    /// The exports called on `instance` so far, each looked up and type-checked once.
+    exports: Vec<(Box<str>, Export)>,
     /// A call did not return normally: the next one needs a fresh instance.
     stale: bool,
 }
@@ -602,6 +606,7 @@ impl Plugin {
             store.data_mut().id = id;
             self.store = store;
             self.instance = instance;
+            self.exports.clear();
             self.stale = false;
         }
         if self.compiled.inner.shared.timeout.is_none() {
@@ -615,6 +620,7 @@ impl Plugin {
             &self.compiled.inner,
             &mut self.store,
             self.instance,
+            Some(&mut self.exports),
             export,
             input,
         )
@@ -700,11 +706,44 @@ fn returned_normally(err: &wasmtime::Error) -> bool {
     )
 }
 
+/// An export of one instance, found and type-checked: Extism's `() -> i32`, or `()`.
+enum Export {
+    Code(TypedFunc<(), i32>),
+    Unit(TypedFunc<(), ()>),
+}
+
+impl Export {
+    fn find(
+        store: &mut Store<PluginState>,
+        instance: Instance,
+        name: &str,
+    ) -> Result<Export, ExtismError> {
+        let Some(func) = instance.get_func(&mut *store, name) else {
+            return Err(ExtismError::MissingExport {
+                name: name.to_owned(),
+            });
+        };
+        if let Ok(typed) = func.typed::<(), i32>(&*store) {
+            Ok(Export::Code(typed))
+        } else if let Ok(typed) = func.typed::<(), ()>(&*store) {
+            Ok(Export::Unit(typed))
+        } else {
+            Err(ExtismError::ExportType {
+                name: name.to_owned(),
+                found: func.ty(&*store).to_string(),
+            })
+        }
+    }
+}
+
 /// One call: reset Extism memory, set the input, run the export, read its error or output.
+/// `exports` keeps what a long-lived instance has found, so that a call of an export it
+/// called before does not look it up and check its type again.
 async fn run<I: ToExtism, O: FromExtism>(
     compiled: &Compiled,
     store: &mut Store<PluginState>,
     instance: Instance,
+    exports: Option<&mut Vec<(Box<str>, Export)>>,
     export: &str,
     input: I,
 ) -> wasmtime::Result<O> {
@@ -722,25 +761,30 @@ async fn run<I: ToExtism, O: FromExtism>(
     state.memory.input_set(handle, input.len() as u64).ok();
     drop(input);
 
-    let Some(func) = instance.get_func(&mut *store, export) else {
-        return Err(ExtismError::MissingExport {
-            name: export.to_owned(),
+    let found;
+    let func = match exports {
+        Some(exports) => {
+            let at = match exports.iter().position(|(name, _)| **name == *export) {
+                Some(at) => at,
+                None => {
+                    let func = Export::find(store, instance, export)?;
+                    exports.push((export.into(), func));
+                    exports.len() - 1
+                }
+            };
+            &exports[at].1
         }
-        .into());
+        None => {
+            found = Export::find(store, instance, export)?;
+            &found
+        }
     };
     if let Some(timeout) = compiled.shared.timeout {
         set_deadline(store, timeout);
     }
-    let result = if let Ok(typed) = func.typed::<(), i32>(&*store) {
-        typed.call_async(&mut *store, ()).await
-    } else if let Ok(typed) = func.typed::<(), ()>(&*store) {
-        typed.call_async(&mut *store, ()).await.map(|()| 0)
-    } else {
-        return Err(ExtismError::ExportType {
-            name: export.to_owned(),
-            found: func.ty(&*store).to_string(),
-        }
-        .into());
+    let result = match func {
+        Export::Code(typed) => typed.call_async(&mut *store, ()).await,
+        Export::Unit(typed) => typed.call_async(&mut *store, ()).await.map(|()| 0),
     };
     let code = result.map_err(|err| surface(store.data_mut(), err))?;
 
