@@ -414,10 +414,18 @@ impl CompiledPlugin {
 
     /// Calls `export` on a fresh instance with `input`, and returns its output as `O`.
     ///
+    /// The instance's store comes from
+    /// [`AsyncEngine::acquire_store`](crate::AsyncEngine::acquire_store): when every one of
+    /// the engine's [`max_stores`](crate::AsyncEngineBuilder::max_stores) is taken, the
+    /// call waits for one (first come, first served), up to the engine's
+    /// [`acquire_timeout`](crate::AsyncEngineBuilder::acquire_timeout) and
+    /// [`max_waiting`](crate::AsyncEngineBuilder::max_waiting).
+    ///
     /// # Errors
     ///
-    /// See [`Plugin::call`]; besides, the engine's errors for a store or instance it cannot
-    /// make (its pool is full, say).
+    /// See [`Plugin::call`]; besides, [`AcquireError`](crate::AcquireError) when no slot
+    /// came free in time or the queue is full, and the engine's errors for an instance it
+    /// cannot make.
     ///
     /// # Cancellation
     ///
@@ -431,11 +439,18 @@ impl CompiledPlugin {
         export: &str,
         input: I,
     ) -> wasmtime::Result<O> {
-        let (mut store, instance) = self.instantiate_with(Vars::default()).await?;
+        let state = self.new_state(Vars::default());
+        let mut store = self.inner.engine.acquire_store(state).await?;
+        let instance = self.instantiate_in(&mut store).await?;
         run(&self.inner, &mut store, instance, None, export, input).await
     }
 
     /// A long-lived [`Plugin`] of this compiled plugin.
+    ///
+    /// Its store is the engine's [`store`](crate::AsyncEngine::store): it does not wait for,
+    /// nor hold, one of the slots [`call`](CompiledPlugin::call) waits for, so bound the
+    /// long-lived plugins you keep yourself (with `max_stores`, past that bound their
+    /// instantiation fails with the engine's error).
     ///
     /// # Errors
     ///
@@ -499,17 +514,26 @@ impl CompiledPlugin {
         &self,
         vars: Vars,
     ) -> wasmtime::Result<(Store<PluginState>, Instance)> {
-        let inner = &self.inner;
-        let mut state = PluginState::new(Arc::clone(&inner.shared));
-        state.vars = vars;
-        let mut store = inner.engine.store(state);
-        store.limiter(|state| state);
-        let instance = inner.pre.instantiate_async(&mut store).await?;
-        if inner.initialize {
-            let init = instance.get_typed_func::<(), ()>(&mut store, "_initialize")?;
-            init.call_async(&mut store, ()).await?;
-        }
+        let mut store = self.inner.engine.store(self.new_state(vars));
+        let instance = self.instantiate_in(&mut store).await?;
         Ok((store, instance))
+    }
+
+    fn new_state(&self, vars: Vars) -> PluginState {
+        let mut state = PluginState::new(Arc::clone(&self.inner.shared));
+        state.vars = vars;
+        state
+    }
+
+    /// The plugin's instance in `store`, initialized.
+    async fn instantiate_in(&self, store: &mut Store<PluginState>) -> wasmtime::Result<Instance> {
+        store.limiter(|state| state);
+        let instance = self.inner.pre.instantiate_async(&mut *store).await?;
+        if self.inner.initialize {
+            let init = instance.get_typed_func::<(), ()>(&mut *store, "_initialize")?;
+            init.call_async(&mut *store, ()).await?;
+        }
+        Ok(instance)
     }
 }
 

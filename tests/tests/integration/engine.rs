@@ -121,9 +121,10 @@ fn refused(builder: AsyncEngineBuilder) -> EngineError {
 fn settings_without_an_effect_are_refused() {
     use std::time::Duration as D;
     let stack_pool = || AsyncEngine::builder().allocation(Allocation::StackPool);
-    for setting in ["max_memory_size", "memory_keep_resident"] {
+    for setting in ["max_memory_size", "memory_keep_resident", "pagemap_scan"] {
         let builder = match setting {
             "max_memory_size" => stack_pool().max_memory_size(1 << 20),
+            "pagemap_scan" => stack_pool().pagemap_scan(true),
             _ => stack_pool().memory_keep_resident(16 << 10),
         };
         assert_eq!(
@@ -147,10 +148,11 @@ fn settings_without_an_effect_are_refused() {
     for (setting, builder) in zeros {
         assert_eq!(refused(builder), EngineError::Zero { setting });
     }
-    // Under Pooling, both are its own settings.
+    // Under Pooling, all three are its own settings.
     AsyncEngine::builder()
         .max_stores(2)
         .memory_keep_resident(16 << 10)
+        .pagemap_scan(true)
         .max_memory_size(1 << 20)
         .build()
         .unwrap();

@@ -373,6 +373,32 @@ fn a_missing_host_function_fails_the_build() {
     assert!(format!("{err:#}").contains("lookup"), "{err:#}");
 }
 
+/// More calls than the engine has stores: each waits for a free slot instead of failing
+/// with wasmtime's pool limit, and all are served. Fails when `CompiledPlugin::call` makes
+/// its store without a slot (most calls then fail at the pool's bound).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_past_max_stores_wait_for_a_slot() {
+    let engine = AsyncEngine::builder().max_stores(4).build().unwrap();
+    let plugin = host_fn_builder(Manifest::new([host_fn_plugin().into_bytes()]))
+        .build(&engine)
+        .unwrap();
+    let calls: Vec<_> = (0..200)
+        .map(|i| {
+            let plugin = plugin.clone();
+            tokio::spawn(async move {
+                let out: Json<serde_json::Value> = plugin
+                    .call("lookup", Json(Key { key: i.to_string() }))
+                    .await?;
+                assert_eq!(out.0["value"], format!("{i}{i}"));
+                wasmtime::Result::<()>::Ok(())
+            })
+        })
+        .collect();
+    for call in calls {
+        call.await.unwrap().unwrap();
+    }
+}
+
 #[tokio::test(flavor = "current_thread")]
 async fn many_calls_in_flight_on_one_thread() {
     let engine = AsyncEngine::builder().max_stores(600).build().unwrap();
