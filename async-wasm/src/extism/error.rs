@@ -78,7 +78,9 @@ pub enum ExtismError {
         /// What was wrong with it.
         problem: DataProblem,
     },
-    /// The plugin called `http_request`, and this host makes no HTTP requests (to `url`).
+    /// The plugin called `http_request`, and this host was built without the feature
+    /// `http`, so makes no HTTP requests (to `url`). With it, a failed request is an
+    /// `HttpError` instead.
     HttpNotEnabled {
         /// The URL the plugin asked for.
         url: String,
@@ -143,7 +145,9 @@ pub enum Limit {
     /// The plugin's vars, keys and values together: `memory.max_var_bytes` (0 disables
     /// vars).
     Vars,
-    /// An HTTP response's body: `memory.max_http_response_bytes`.
+    /// An HTTP response's body: `memory.max_http_response_bytes` (the request's error,
+    /// underneath, is `HttpError::TooLarge`; `requested` is then
+    /// the limit plus one, reading having stopped at the first byte over it).
     HttpResponse,
 }
 
