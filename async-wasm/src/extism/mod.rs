@@ -134,6 +134,7 @@ mod http;
 mod kernel;
 mod manifest;
 mod memory;
+mod module_cache;
 mod plugin;
 mod services;
 mod state;

@@ -250,6 +250,10 @@ impl PluginBuilder {
     /// Compiles the plugin for `engine` and links it: the kernel, the host services, WASI
     /// if enabled and your host functions.
     ///
+    /// A module this engine already compiled from the same bytes, for a plugin still alive,
+    /// is reused: plugins that differ only in config, limits or host functions (one per
+    /// tenant, say) share one compilation.
+    ///
     /// # Errors
     ///
     /// A [`ManifestError`](super::ManifestError) for a manifest this host cannot serve (no
@@ -271,7 +275,7 @@ impl PluginBuilder {
             return Err(super::ManifestError::TimeoutNeedsTicks { timeout_ms }.into());
         }
         let bytes = self.manifest.module_bytes()?;
-        let module = Module::new(engine.engine(), &bytes)?;
+        let module = super::module_cache::module(engine.engine(), &bytes)?;
         let mut linker = Linker::new(engine.engine());
         kernel::add_to_linker(&mut linker)?;
         services::add_to_linker(&mut linker)?;
@@ -312,6 +316,7 @@ impl PluginBuilder {
             inner: Arc::new(Compiled {
                 engine: engine.clone(),
                 pre,
+                _module: module,
                 initialize,
                 shared: Arc::new(shared),
                 manifest: self.manifest,
@@ -381,6 +386,8 @@ fn link_host_fn(
 struct Compiled {
     engine: AsyncEngine,
     pre: InstancePre<PluginState>,
+    /// Keeps the module in the cache while this plugin lives.
+    _module: Arc<Module>,
     /// The module exports a WASI reactor's `_initialize`, run once per instance.
     initialize: bool,
     shared: Arc<Shared>,
