@@ -176,12 +176,15 @@ fn answer(mut stream: std::net::TcpStream) {
 // ---------------------------------------------------------------------------------------
 // Logs, through a `tracing` subscriber of the test's own.
 
-/// Collects the events of async-wasm's plugin logs: level, message and `plugin` field.
+/// A log line: its level, message and `plugin` field.
+pub type LogLine = (tracing::Level, String, Option<u64>);
+
+/// Collects the events of async-wasm's plugin logs.
 #[derive(Clone, Default)]
-pub struct LogCapture(Arc<Mutex<Vec<(tracing::Level, String, Option<u64>)>>>);
+pub struct LogCapture(Arc<Mutex<Vec<LogLine>>>);
 
 impl LogCapture {
-    pub fn lines(&self) -> Vec<(tracing::Level, String, Option<u64>)> {
+    pub fn lines(&self) -> Vec<LogLine> {
         std::mem::take(&mut self.0.lock().unwrap())
     }
 }
@@ -458,7 +461,8 @@ async fn scenario(engine: AsyncEngine, file: &'static str, wasi: bool) {
 /// The hostile exports: each a typed error, and the next call (on the same `Plugin`) works.
 async fn hostile(plugin: &CompiledPlugin, file: &str) {
     let mut session = plugin.instantiate().await.unwrap();
-    let checks: [(&str, fn(&ExtismError) -> bool); 4] = [
+    type Check = fn(&ExtismError) -> bool;
+    let checks: [(&str, Check); 4] = [
         (
             "alloc_huge",
             |e| matches!(e, ExtismError::Limit { limit: Limit::Memory, requested, .. } if *requested >= 1 << 63),
