@@ -694,3 +694,95 @@ fn timeout_ms_needs_an_engine_with_ticks() {
         assert_eq!(out, "on time");
     }
 }
+
+/// A plugin against the raw ABI: `headers` and `status` send the request their input is (the
+/// JSON of Extism's `HttpRequest`), then output `http_headers()`'s block, or
+/// `http_status_code()` as 8 bytes.
+const HTTP_META: &str = r#"(module
+    (import "extism:host/env" "input_offset" (func $input (result i64)))
+    (import "extism:host/env" "alloc" (func $alloc (param i64) (result i64)))
+    (import "extism:host/env" "length" (func $length (param i64) (result i64)))
+    (import "extism:host/env" "store_u64" (func $store (param i64 i64)))
+    (import "extism:host/env" "output_set" (func $output_set (param i64 i64)))
+    (import "extism:host/env" "http_request" (func $http (param i64 i64) (result i64)))
+    (import "extism:host/env" "http_status_code" (func $status (result i32)))
+    (import "extism:host/env" "http_headers" (func $headers (result i64)))
+    (func (export "headers") (result i32) (local $h i64)
+        (drop (call $http (call $input) (i64.const 0)))
+        (local.set $h (call $headers))
+        (call $output_set (local.get $h) (call $length (local.get $h)))
+        (i32.const 0))
+    (func (export "status") (result i32) (local $out i64)
+        (drop (call $http (call $input) (i64.const 0)))
+        (local.set $out (call $alloc (i64.const 8)))
+        (call $store (local.get $out) (i64.extend_i32_u (call $status)))
+        (call $output_set (local.get $out) (i64.const 8))
+        (i32.const 0)))"#;
+
+#[test]
+fn http_status_and_headers() {
+    let port = http_server();
+    let request = |path: &str| format!(r#"{{"url": "http://127.0.0.1:{port}{path}"}}"#);
+    let manifest = Manifest::new([HTTP_META.as_bytes()]).with_allowed_host("127.0.0.1");
+    let engine = engine();
+    let keeping = PluginBuilder::new(manifest.clone())
+        .http_response_headers(true)
+        .build(&engine)
+        .unwrap();
+    let plain = PluginBuilder::new(manifest).build(&engine).unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let status: u64 = keeping.call("status", request("/missing")).await.unwrap();
+        assert_eq!(status, 404);
+        let status: u64 = plain.call("status", request("/hello")).await.unwrap();
+        assert_eq!(status, 200);
+
+        // Headers as Extism gives them: a JSON object, names lowercase.
+        let Json(headers): Json<BTreeMap<String, String>> =
+            keeping.call("headers", request("/hello")).await.unwrap();
+        assert_eq!(headers["x-served-by"], "loopback");
+        assert_eq!(headers["content-length"], "17");
+        // Not kept unless asked for: the null handle, so an empty output.
+        let none: Vec<u8> = plain.call("headers", request("/hello")).await.unwrap();
+        assert!(none.is_empty());
+    });
+}
+
+/// A request gets what is left of the call's `timeout_ms`, not the client's default: a
+/// server that never answers fails the call with `HttpError::TimedOut` within it.
+#[test]
+fn http_requests_get_the_calls_remaining_time() {
+    let silent = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    // Accepts, reads nothing, answers nothing, until the test ends.
+    std::thread::spawn(move || {
+        let held: Vec<_> = silent.incoming().take(1).collect();
+        std::thread::sleep(Duration::from_secs(60));
+        drop(held);
+    });
+    let manifest = Manifest::new([HTTP_META.as_bytes()])
+        .with_allowed_host("127.0.0.1")
+        .with_timeout(Duration::from_millis(300));
+    let engine = AsyncEngine::builder()
+        .yield_every(Duration::from_millis(5))
+        .build()
+        .unwrap();
+    let plugin = PluginBuilder::new(manifest).build(&engine).unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let url = format!("http://127.0.0.1:{port}/");
+    let err = rt
+        .block_on(plugin.call::<_, u64>("status", format!(r#"{{"url": "{url}"}}"#)))
+        .unwrap_err();
+    match err.downcast_ref::<HttpError>() {
+        Some(HttpError::TimedOut { after, .. }) => {
+            assert!(*after <= Duration::from_millis(300), "{after:?}")
+        }
+        _ => panic!("{err:?}"),
+    }
+}
