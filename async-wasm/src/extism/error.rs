@@ -21,7 +21,8 @@ use std::time::Duration;
 ///
 /// Other failures keep their own types: a trap in the plugin downcasts to
 /// [`wasmtime::Trap`], a host function's error to that function's error type (with the
-/// host function named in its context).
+/// host function named in its context), a failed `http_request` (feature `http`) to
+/// `HttpError`.
 ///
 /// Each variant's `Display` says in its first line what happened.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -126,7 +127,9 @@ pub enum Violation {
         /// Bytes before the first invalid one.
         valid_up_to: usize,
     },
-    /// A value the host function expects as JSON (an HTTP request) is not.
+    /// A value the host function expects as JSON is not (an HTTP request, when the crate
+    /// is built without the feature `http`; with it, the request's checks are
+    /// `HttpError`'s).
     Json {
         /// Which.
         what: &'static str,

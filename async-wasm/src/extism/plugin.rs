@@ -620,7 +620,8 @@ impl Plugin {
     /// ([`ExtismError::Limit`]); an export that is missing or not `() -> i32`; the
     /// manifest's `timeout_ms` or the engine's timeout ([`ExtismError::Timeout`]); an
     /// input or output that does not convert ([`ExtismError::Data`]). A trap in the
-    /// plugin downcasts to [`wasmtime::Trap`]; a host function's error to its own type.
+    /// plugin downcasts to [`wasmtime::Trap`]; a host function's error to its own type; a
+    /// failed HTTP request (feature `http`) to `HttpError`.
     ///
     /// # Cancellation
     ///

@@ -18,7 +18,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use async_wasm::extism::{ExtismError, Limit, Manifest, PluginBuilder, Violation};
 use serde::Deserialize;
 
-use super::extism_plugins::{LogCapture, engine, http_server, plugin_path, with_host_fns};
+use super::extism_fixtures::{LogCapture, engine, http_server, plugin_path, with_host_fns};
 
 #[derive(Deserialize)]
 struct Expected {
