@@ -123,8 +123,10 @@
 //! the engine with [`timeout`](crate::AsyncEngineBuilder::timeout) or
 //! [`yield_every`](crate::AsyncEngineBuilder::yield_every); on an engine without either,
 //! [`PluginBuilder::build`] refuses such a manifest
-//! ([`ManifestError::TimeoutNeedsTicks`]) rather than leave the timeout unenforced. A call that times out fails with [`ExtismError::Timeout`]. Dropping a call's
-//! future cancels it.
+//! ([`ManifestError::TimeoutNeedsTicks`]) rather than leave the timeout unenforced. A
+//! call that times out fails with [`ExtismError::Timeout`]. An HTTP request gets what is
+//! left of the call's `timeout_ms` (the deadline is not checked while the plugin waits in
+//! a host function). Dropping a call's future cancels it.
 
 mod convert;
 mod error;
