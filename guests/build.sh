@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Rebuilds the C guests (src/*.c) into wasm next to this script, with Debian's toolchain:
+# Rebuilds the C guests (src/*.c, and the documentation's example ../async-wasm/guest/example.c
+# as greet_example.wasm) into wasm next to this script, with Debian's toolchain:
 #   apt-get install -y clang lld wasi-libc libclang-rt-dev-wasm32
 # The built .wasm files are committed, so that tests and the demo need no C toolchain;
 # `CLANG_VERSION` records which clang built them (the tests compare a fresh build with the
@@ -11,13 +12,17 @@ here=$(cd "$(dirname "$0")" && pwd)
 out=${1:-$here}
 clang=${CLANG:-clang}
 mkdir -p "$out"
-for source in "$here"/src/*.c; do
-    name=$(basename "$source" .c)
+build() {
+    local source=$1 name=$2
     "$clang" --target=wasm32-wasi -O2 -mexec-model=reactor \
         -I "$here/../async-wasm/guest" \
         -Wall -Wextra -Werror \
         "$source" -o "$out/$name.wasm"
+}
+for source in "$here"/src/*.c; do
+    build "$source" "$(basename "$source" .c)"
 done
+build "$here/../async-wasm/guest/example.c" greet_example
 if [[ $out == "$here" ]]; then
     "$clang" --version | head -n 1 > "$here/CLANG_VERSION"
 fi

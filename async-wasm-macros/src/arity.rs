@@ -156,17 +156,31 @@ fn plain_callback_bounds(a: &Arity) -> TokenStream {
 /// `Caller`: it takes wasmtime's parameter tuple, calls `func` with the parameters spread
 /// out, and upcasts the `Box<dyn HostFuture>` to the `Box<dyn Future>` wasmtime wants (no
 /// allocation).
-fn forwarding_closure(a: &Arity, func: &TokenStream) -> TokenStream {
+/// The closure wasmtime calls for a host function with a `Caller`, and the statement to put
+/// before it. `engine` is the engine it is defined on: its cap on data (`data::limit`) is
+/// looked up once, there, and held in a thread-local while the function's synchronous part
+/// runs, where its `CallData` is made. (The closure stays inline in wasmtime's call, where
+/// its higher-ranked signature is inferred.)
+fn forwarding_closure(
+    a: &Arity,
+    func: &TokenStream,
+    engine: &TokenStream,
+) -> (TokenStream, TokenStream) {
     let Arity { tys, args, .. } = a;
-    quote! {
-        move |caller: ::wasmtime::Caller<'_, T>, (#(#args,)*): (#(#tys,)*)|
-              -> ::std::boxed::Box<
-            dyn ::core::future::Future<Output = R> + ::core::marker::Send + '_,
-        > { #func(caller, #(#args),*) }
-    }
+    (
+        quote!(let __max_data_len = crate::data::limit::engine_max_len(#engine);),
+        quote! {
+            move |caller: ::wasmtime::Caller<'_, T>, (#(#args,)*): (#(#tys,)*)|
+                  -> ::std::boxed::Box<
+                dyn ::core::future::Future<Output = R> + ::core::marker::Send + '_,
+            > {
+                let _max_data_len = crate::data::limit::Scope::enter(__max_data_len);
+                #func(caller, #(#args),*)
+            }
+        },
+    )
 }
 
-/// The same for a caller-less callback: its future is boxed for wasmtime here.
 fn plain_forwarding_closure(a: &Arity, func: &TokenStream) -> TokenStream {
     let Arity { tys, args, .. } = a;
     quote! {
@@ -180,7 +194,11 @@ fn plain_forwarding_closure(a: &Arity, func: &TokenStream) -> TokenStream {
 fn func_ext(a: &Arity) -> TokenStream {
     let Arity { tys, .. } = a;
     let bounds = host_callback_bounds(a);
-    let forward = forwarding_closure(a, &quote!(func));
+    let (prelude, forward) = forwarding_closure(
+        a,
+        &quote!(func),
+        &quote!(::wasmtime::AsContext::as_context(&store).engine()),
+    );
     let name = a.method("wrap_async");
     let doc = doc_lines(&format!(
         "Wraps an async host function taking a [`Caller`](wasmtime::Caller) and {}.
@@ -199,9 +217,9 @@ example, and [`FuncExt::wrap_host`](crate::FuncExt::wrap_host), which infers the
         where
             #bounds
         {
+            #prelude
             <Self as crate::func_ext::sealed::Sealed>::from_func(::wasmtime::Func::wrap_async(
-                store,
-                #forward,
+                store, #forward,
             ))
         }
     }
@@ -210,7 +228,11 @@ example, and [`FuncExt::wrap_host`](crate::FuncExt::wrap_host), which infers the
 fn linker_ext(a: &Arity) -> TokenStream {
     let Arity { tys, .. } = a;
     let bounds = host_callback_bounds(a);
-    let forward = forwarding_closure(a, &quote!(func));
+    let (prelude, forward) = forwarding_closure(
+        a,
+        &quote!(func),
+        &quote!(crate::linker_ext::sealed::Sealed::linker_mut(self).engine()),
+    );
     let name = a.method("func_wrap_async");
     let doc = doc_lines(&format!(
         "Defines `module`.`name` as an async host function taking a
@@ -237,10 +259,9 @@ already defined and shadowing is off.",
         where
             #bounds
         {
+            #prelude
             crate::linker_ext::sealed::Sealed::linker_mut(self).func_wrap_async(
-                module,
-                name,
-                #forward,
+                module, name, #forward,
             )?;
             ::core::result::Result::Ok(self)
         }
@@ -358,16 +379,29 @@ fn into_host_func(a: &Arity) -> TokenStream {
     let Arity { tys, .. } = a;
     let with_caller = {
         let bounds = host_callback_bounds(a);
-        let forward = forwarding_closure(a, &quote!(self));
+        let into_func = forwarding_closure(a, &quote!(self), &quote!(store.engine()));
+        let define = forwarding_closure(a, &quote!(self), &quote!(linker.engine()));
         let marker = quote!((crate::__private::WithCaller, (#(#tys,)*), R));
-        host_func_impls(&marker, &quote!(F, T, #(#tys,)* R), &bounds, &forward)
+        host_func_impls(
+            &marker,
+            &quote!(F, T, #(#tys,)* R),
+            &bounds,
+            &into_func,
+            &define,
+        )
     };
     let without_caller = {
         let bounds = plain_callback_bounds(a);
         let forward = plain_forwarding_closure(a, &quote!(self));
         let marker = quote!((crate::__private::NoCaller, (#(#tys,)*), R));
         let bounds = quote!(#bounds T: ::core::marker::Send + 'static,);
-        host_func_impls(&marker, &quote!(F, Fut, T, #(#tys,)* R), &bounds, &forward)
+        host_func_impls(
+            &marker,
+            &quote!(F, Fut, T, #(#tys,)* R),
+            &bounds,
+            &(quote!(), forward.clone()),
+            &(quote!(), forward),
+        )
     };
     quote!(#with_caller #without_caller)
 }
@@ -376,7 +410,8 @@ fn host_func_impls(
     marker: &TokenStream,
     generics: &TokenStream,
     bounds: &TokenStream,
-    forward: &TokenStream,
+    (into_func_prelude, into_func): &(TokenStream, TokenStream),
+    (define_prelude, define): &(TokenStream, TokenStream),
 ) -> TokenStream {
     quote! {
         impl<#generics> crate::host_func::sealed::Sealed<T, #marker> for F where #bounds {}
@@ -386,7 +421,8 @@ fn host_func_impls(
             #bounds
         {
             fn into_func(self, store: ::wasmtime::StoreContextMut<'_, T>) -> ::wasmtime::Func {
-                ::wasmtime::Func::wrap_async(store, #forward)
+                #into_func_prelude
+                ::wasmtime::Func::wrap_async(store, #into_func)
             }
 
             fn define(
@@ -395,7 +431,8 @@ fn host_func_impls(
                 module: &str,
                 name: &str,
             ) -> ::wasmtime::Result<()> {
-                linker.func_wrap_async(module, name, #forward)?;
+                #define_prelude
+                linker.func_wrap_async(module, name, #define)?;
                 ::core::result::Result::Ok(())
             }
         }

@@ -52,7 +52,68 @@ impl<T: wasmtime::WasmTy> WasmParam for T {}
 pub fn wasm_param<T: WasmParam>() {}
 
 /// The future of a data host function that failed before the user's future was made: a
-/// guest's data did not pass the checks.
-pub fn failed<T>(error: crate::data::DataError) -> core::future::Ready<wasmtime::Result<T>> {
-    core::future::ready(Err(error.into()))
+/// guest's data did not pass the checks. The error is the outermost context, over the
+/// guest's backtrace, so that its first line says what happened.
+pub fn failed<T, D>(
+    caller: &wasmtime::Caller<'_, D>,
+    error: crate::data::DataError,
+) -> core::future::Ready<wasmtime::Result<T>> {
+    core::future::ready(Err(crate::data::call::traced(caller, None, error)))
+}
+
+/// The zero value of a wasm result: what a host function returns to the guest along with
+/// an error value (a `GuestError`).
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` has no zero value to return with a `GuestError`",
+    label = "a fn returning `Result` hands a `GuestError` to the guest with a zero result",
+    note = "`Result` results are numbers (i32, i64, f32, f64, v128), nullable references, \
+            data (`String`, `Vec<u8>`, `Json<T>`), `()` or tuples of these"
+)]
+pub trait ZeroValue {
+    /// The value.
+    fn zero_value() -> Self;
+}
+
+macro_rules! zero_values {
+    ($($ty:ty => $zero:expr),* $(,)?) => {
+        $(impl ZeroValue for $ty {
+            #[inline]
+            fn zero_value() -> Self {
+                $zero
+            }
+        })*
+    };
+}
+
+zero_values!(
+    i32 => 0, i64 => 0, u32 => 0, u64 => 0, f32 => 0.0, f64 => 0.0, () => (),
+    wasmtime::V128 => wasmtime::V128::from(0u128),
+);
+
+impl<T> ZeroValue for Option<T> {
+    #[inline]
+    fn zero_value() -> Self {
+        None
+    }
+}
+
+macro_rules! zero_tuples {
+    ($(($($t:ident),+))*) => {
+        $(impl<$($t: ZeroValue),+> ZeroValue for ($($t,)+) {
+            #[inline]
+            fn zero_value() -> Self {
+                ($($t::zero_value(),)+)
+            }
+        })*
+    };
+}
+
+zero_tuples!((A)(A, B)(A, B, C)(A, B, C, D)(A, B, C, D, E)(
+    A, B, C, D, E, F
+));
+
+/// The zero value of `T`.
+#[inline]
+pub fn zero_value<T: ZeroValue>() -> T {
+    T::zero_value()
 }

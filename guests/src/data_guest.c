@@ -4,8 +4,9 @@
  *
  * It counts what the host allocates in it (through cabi_realloc) and what it frees, so that
  * a test can see that a cancelled call left nothing behind, and its allocator can be told
- * to misbehave (return memory outside the guest, trap, or fail), so that a test can see the
- * host survive each.
+ * to misbehave (return memory outside the guest, trap, fail, or spin until the host gives
+ * up), so that a test can see the host survive each. It also takes error values from the
+ * host (aw_error_take), next to traps, and checks the header's allocator at its edges.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -18,18 +19,27 @@ AW_IMPORT("env", "echo") uint64_t echo(const char *text, size_t len);
 AW_IMPORT("env", "reverse") uint64_t reverse(const uint8_t *bytes, size_t len);
 AW_IMPORT("env", "score") uint64_t score(const char *json, size_t len);
 AW_IMPORT("env", "tag") uint64_t tag(int32_t id, const char *text, size_t len, int64_t salt);
+/* Fallible host functions: a string, and a number, each with an error value or a trap. */
+AW_IMPORT("env", "lookup") uint64_t lookup(const char *key, size_t len);
+AW_IMPORT("env", "checked_half") int32_t checked_half(int32_t n);
 
 /* How cabi_realloc behaves: see set_alloc_mode. */
-enum alloc_mode { ALLOC_OK = 0, ALLOC_OUT_OF_BOUNDS = 1, ALLOC_TRAP = 2, ALLOC_NULL = 3 };
-static int alloc_mode = ALLOC_OK;
+enum alloc_mode {
+    ALLOC_OK = 0,
+    ALLOC_OUT_OF_BOUNDS = 1,
+    ALLOC_TRAP = 2,
+    ALLOC_NULL = 3,
+    /* Allocates, marks itself inside, then spins while the mode stays ALLOC_SPIN. */
+    ALLOC_SPIN = 4,
+};
+static volatile int alloc_mode = ALLOC_OK;
+static volatile int32_t in_allocator = 0;
 static int32_t host_allocations = 0;
 static int32_t host_frees = 0;
 
 /* The allocator the host calls for results (replaces the header's weak one). */
 AW_EXPORT("cabi_realloc")
 void *cabi_realloc(void *old_ptr, size_t old_len, size_t align, size_t new_len) {
-    (void)old_len;
-    (void)align;
     switch (alloc_mode) {
     case ALLOC_OUT_OF_BOUNDS:
         return (void *)(uintptr_t)0xfffff000u;
@@ -37,14 +47,31 @@ void *cabi_realloc(void *old_ptr, size_t old_len, size_t align, size_t new_len) 
         __builtin_trap();
     case ALLOC_NULL:
         return NULL;
+    case ALLOC_SPIN: {
+        in_allocator = 1;
+        void *p = aw_realloc(old_ptr, old_len, align, new_len);
+        host_allocations += 1;
+        while (alloc_mode == ALLOC_SPIN) {
+        }
+        in_allocator = 0;
+        return p;
+    }
     default: {
-        void *p = realloc(old_ptr, new_len);
+        void *p = aw_realloc(old_ptr, old_len, align, new_len);
         if (p != NULL && old_ptr == NULL) {
             host_allocations += 1;
         }
         return p;
     }
     }
+}
+
+/* Frees an error value's message, which the host placed with cabi_realloc. */
+static void free_error(aw_error err) {
+    if (err.message != NULL) {
+        host_frees += 1;
+    }
+    aw_error_free(err);
 }
 
 static void free_result(aw_bytes result) {
@@ -55,6 +82,9 @@ static void free_result(aw_bytes result) {
 }
 
 AW_EXPORT("set_alloc_mode") void set_alloc_mode(int mode) { alloc_mode = mode; }
+
+/* 1 while cabi_realloc is in ALLOC_SPIN's loop, or was left there by a cancelled call. */
+AW_EXPORT("in_allocator") int32_t get_in_allocator(void) { return in_allocator; }
 
 /* Results the host allocated and the guest has not freed. */
 AW_EXPORT("live_host_allocations") int32_t live_host_allocations(void) {
@@ -149,4 +179,62 @@ AW_EXPORT("echo_static") int echo_static(void) {
     int same = back.len == sizeof text - 1 && memcmp(back.ptr, text, back.len) == 0;
     free_result(back);
     return same;
+}
+
+/*
+ * Looks `key` up through the fallible host function `lookup`: returns the value's length,
+ * or minus the error value's code, after checking that the message is `expected_message`
+ * (-1000 when it is not). An error value leaves a zero result: {NULL, 0}.
+ */
+AW_EXPORT("lookup_len")
+int32_t lookup_len(const char *key, size_t len, const char *expected_message, size_t expected_len) {
+    aw_bytes value = aw_bytes_from(lookup(key, len));
+    aw_error err;
+    if (aw_error_take(&err)) {
+        int same = value.ptr == NULL && value.len == 0 && err.len == expected_len &&
+                   memcmp(err.message, expected_message, expected_len) == 0;
+        int32_t code = err.code;
+        free_error(err);
+        return same ? -code : -1000;
+    }
+    int32_t n = (int32_t)value.len;
+    free_result(value);
+    return n;
+}
+
+/* checked_half(n), or the error value's code + 1000 (the result must then be 0, or -1). */
+AW_EXPORT("half_or_code") int32_t half_or_code(int32_t n) {
+    int32_t half = checked_half(n);
+    aw_error err;
+    if (aw_error_take(&err)) {
+        int32_t code = err.code;
+        free_error(err);
+        return half == 0 ? code + 1000 : -1;
+    }
+    return half;
+}
+
+/*
+ * The header's aw_realloc at its edges: growing a block aligned above malloc's keeps its
+ * bytes and its alignment; a size that would overflow, and an alignment that is not a
+ * power of two, give NULL. Returns 1 when all hold.
+ */
+AW_EXPORT("realloc_edges") int realloc_edges(void) {
+    uint8_t *p = aw_realloc(NULL, 0, 64, 10);
+    if (p == NULL || (uintptr_t)p % 64 != 0) {
+        return 0;
+    }
+    memcpy(p, "0123456789", 10);
+    uint8_t *q = aw_realloc(p, 10, 64, 1000);
+    if (q == NULL || (uintptr_t)q % 64 != 0 || memcmp(q, "0123456789", 10) != 0) {
+        return 0;
+    }
+    free(q);
+    if (aw_realloc(NULL, 0, 64, SIZE_MAX - 10) != NULL) {
+        return 0;
+    }
+    if (aw_realloc(NULL, 0, 48, 10) != NULL || aw_realloc(NULL, 0, 0, 10) != NULL) {
+        return 0;
+    }
+    return 1;
 }

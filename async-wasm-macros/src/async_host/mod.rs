@@ -56,14 +56,20 @@ pub fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
     }
     check_wasm_count(&params)?;
     let output = output::classify(&func.sig.output);
-    if params.has_data() || output.data {
+    // A `Result` goes the data way too, numbers or data alike: its error converts into
+    // `wasmtime::Error`, and a `GuestError` among them reaches the guest through its memory.
+    if params.has_data() || output.data || output.ok.is_some() {
         Ok(data_fn(&options, func, &params, &output))
     } else {
-        if let Some(name) = options.memory.as_ref().or(options.realloc.as_ref()) {
+        let data_option = (options.memory.as_ref().map(ToTokens::to_token_stream))
+            .or(options.realloc.as_ref().map(ToTokens::to_token_stream))
+            .or(options.max_len.as_ref().map(ToTokens::to_token_stream));
+        if let Some(option) = data_option {
             return Err(syn::Error::new_spanned(
-                name,
-                "`memory` and `realloc` name the guest's exports for data parameters and \
-                 results (`String`, `Vec<u8>`, `Json<T>`), and this fn has none",
+                option,
+                "`memory`, `realloc` and `max_len` are about data parameters and results \
+                 (`String`, `Vec<u8>`, `Json<T>`) and error values (a `Result`'s \
+                 `GuestError`), and this fn has none",
             ));
         }
         Ok(numbers_fn(&options, func, &params, &output))
@@ -251,6 +257,9 @@ fn data_fn(options: &Options, mut func: ItemFn, params: &Params, output: &Output
     if let Some(realloc) = &options.realloc {
         abi_value = quote!(#abi_value.with_realloc(#realloc));
     }
+    if let Some(max_len) = &options.max_len {
+        abi_value = quote_spanned!(max_len.span()=> #abi_value.with_max_len(#max_len));
+    }
 
     // The wasm-level parameters, and the copies of data parameters made before the future.
     let mut inputs = vec![quote!(#caller: #caller_ty)];
@@ -261,15 +270,18 @@ fn data_fn(options: &Options, mut func: ItemFn, params: &Params, output: &Output
             continue;
         }
         let (attrs, name, ty, label) = (&param.attrs, &param.name, &param.ty, &param.label);
-        let ptr = format_ident!("{}_ptr", name.to_string().trim_start_matches("r#"));
-        let len = format_ident!("{}_len", name.to_string().trim_start_matches("r#"));
+        // Named by position, with the macro's own hygiene (located at the pattern, for
+        // errors): no parameter name of the user's can be the same.
+        let span = Span::mixed_site().located_at(param.pat.span());
+        let ptr = format_ident!("__arg{}_ptr", param.index, span = span);
+        let len = format_ident!("__arg{}_len", param.index, span = span);
         inputs.push(quote!(#(#attrs)* #ptr: i32, #(#attrs)* #len: i32));
         copies.push(quote_spanned! {ty.span()=>
             #(#attrs)*
             let #name: #ty = match #data.read::<#ty, _>(&mut #caller, #label, #ptr, #len) {
                 ::core::result::Result::Ok(value) => value,
                 ::core::result::Result::Err(error) => {
-                    return ::std::boxed::Box::new(#krate::__private::failed(error));
+                    return ::std::boxed::Box::new(#krate::__private::failed(&#caller, error));
                 }
             };
         });
@@ -277,8 +289,10 @@ fn data_fn(options: &Options, mut func: ItemFn, params: &Params, output: &Output
 
     // The user's future, with its bindings. With a data result the caller is lent to it, to
     // be used again for writing the result; otherwise it is moved in.
+    // Kept for the result or an error value.
+    let keeps_caller = output.data || output.ok.is_some();
     let bindings = params.params.iter().map(|p| match p.role {
-        Role::Caller if output.data => {
+        Role::Caller if keeps_caller => {
             let binding = p.binding(&quote!(&mut #caller));
             quote!(#[allow(unused_mut)] #binding)
         }
@@ -309,24 +323,32 @@ fn data_fn(options: &Options, mut func: ItemFn, params: &Params, output: &Output
             match __async_host_output {
                 ::core::result::Result::Ok(value) => value,
                 ::core::result::Result::Err(error) => {
-                    return ::core::result::Result::Err(
-                        ::core::convert::Into::<#wasmtime::Error>::into(error),
-                    );
+                    let error = ::core::convert::Into::<#wasmtime::Error>::into(error);
+                    // A `GuestError` is the guest's to handle: given as a value, with the
+                    // result's zero value. Anything else traps.
+                    return match error.downcast::<#krate::data::GuestError>() {
+                        ::core::result::Result::Ok(guest) => #data
+                            .write_error(&mut #caller, guest)
+                            .await
+                            .map(|()| #krate::__private::zero_value()),
+                        ::core::result::Result::Err(error) => {
+                            ::core::result::Result::Err(error)
+                        }
+                    };
                 }
             }
         },
         None => quote!(__async_host_output),
     };
-    let (keep_caller, give) = if output.data {
-        (
-            quote!(let mut #caller = #caller;),
-            quote!(#data.write(&mut #caller, __async_host_value).await),
-        )
+    let keep_caller = if keeps_caller {
+        quote!(let mut #caller = #caller;)
     } else {
-        (
-            quote!(),
-            quote!(::core::result::Result::Ok(__async_host_value)),
-        )
+        quote!()
+    };
+    let give = if output.data {
+        quote!(#data.write(&mut #caller, __async_host_value).await)
+    } else {
+        quote!(::core::result::Result::Ok(__async_host_value))
     };
     let future = quote_spanned! {body.span()=>
         async move {
@@ -368,6 +390,9 @@ fn data_fn(options: &Options, mut func: ItemFn, params: &Params, output: &Output
         }
     };
     func.sig.asyncness = None;
+    // Two wasm parameters per data parameter: the user's seven are fifteen here.
+    func.attrs
+        .push(syn::parse_quote!(#[allow(clippy::too_many_arguments)]));
     emit(&func, quote!(#(#inputs),*), ret, block)
 }
 
@@ -427,7 +452,7 @@ mod tests {
             "",
             "async fn f(#[cfg(feature = \"x\")] s: String) -> i32 { 0 }",
         );
-        for item in ["s_ptr : i32", "s_len : i32", "let s : String"] {
+        for item in ["__arg0_ptr : i32", "__arg0_len : i32", "let s : String"] {
             let at = out.find(item).unwrap_or_else(|| panic!("no {item}: {out}"));
             assert!(
                 out[..at].trim_end().ends_with("# [cfg (feature = \"x\")]"),

@@ -1,8 +1,9 @@
-//! The attribute's arguments: `#[async_host(local, crate = "..", memory = "..", realloc = "..")]`.
+//! The attribute's arguments: `#[async_host(local, crate = "..", memory = "..", realloc = "..",
+//! max_len = ..)]`.
 
 use syn::parse::{Parse, ParseStream};
 use syn::punctuated::Punctuated;
-use syn::{Ident, LitStr, Path, Token};
+use syn::{Expr, Ident, LitStr, Path, Token};
 
 /// What the arguments ask for.
 pub struct Options {
@@ -14,6 +15,8 @@ pub struct Options {
     pub memory: Option<LitStr>,
     /// `realloc = "name"`: the guest's allocator export, for data results.
     pub realloc: Option<LitStr>,
+    /// `max_len = expr`: the cap on the bytes one call moves (a `u32` constant expression).
+    pub max_len: Option<Expr>,
 }
 
 enum Arg {
@@ -21,6 +24,7 @@ enum Arg {
     Crate(Path),
     Memory(LitStr),
     Realloc(LitStr),
+    MaxLen(Expr),
 }
 
 impl Parse for Arg {
@@ -35,6 +39,10 @@ impl Parse for Arg {
         let name: Ident = input.parse()?;
         match name.to_string().as_str() {
             "local" => Ok(Arg::Local(name)),
+            "max_len" => {
+                input.parse::<Token![=]>()?;
+                Ok(Arg::MaxLen(input.parse()?))
+            }
             "memory" | "realloc" => {
                 input.parse::<Token![=]>()?;
                 let lit: LitStr = input.parse()?;
@@ -53,7 +61,7 @@ impl Parse for Arg {
             _ => Err(syn::Error::new_spanned(
                 name,
                 "unknown `#[async_host]` argument: expected `local`, `crate = \"..\"`, \
-                 `memory = \"..\"` or `realloc = \"..\"`",
+                 `memory = \"..\"`, `realloc = \"..\"` or `max_len = ..`",
             )),
         }
     }
@@ -66,6 +74,7 @@ impl Parse for Options {
             krate: syn::parse_quote!(::async_wasm),
             memory: None,
             realloc: None,
+            max_len: None,
         };
         let (mut seen_crate, mut seen_local) = (false, false);
         for arg in Punctuated::<Arg, Token![,]>::parse_terminated(input)? {
@@ -81,6 +90,10 @@ impl Parse for Options {
                 }
                 Arg::Memory(lit) => options.memory.replace(lit).map(|old| old.span()),
                 Arg::Realloc(lit) => options.realloc.replace(lit).map(|old| old.span()),
+                Arg::MaxLen(expr) => options
+                    .max_len
+                    .replace(expr)
+                    .map(|old| syn::spanned::Spanned::span(&old)),
             };
             if let Some(span) = duplicate {
                 return Err(syn::Error::new(span, "this argument is given twice"));

@@ -34,6 +34,8 @@ pub struct Param {
     pub name: Ident,
     /// How errors name the parameter: its identifier, or its position.
     pub label: String,
+    /// Its position among the fn's parameters, `Caller` included.
+    pub index: usize,
 }
 
 impl Param {
@@ -128,6 +130,7 @@ pub fn classify(func: &mut ItemFn) -> syn::Result<Params> {
             ty,
             name,
             label,
+            index,
         });
     }
     Ok(Params {

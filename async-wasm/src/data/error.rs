@@ -19,6 +19,50 @@ use core::fmt;
 /// }
 /// # assert!(!is_guest_fault(&wasmtime::format_err!("other")));
 /// ```
+///
+/// **Logging it.** The call's error carries wasmtime's backtrace as its outermost context,
+/// so `{}` on the call's error prints only `error while executing at wasm backtrace: ...`;
+/// this error is under `Caused by:`. The errors of [`#[async_host]`](crate::async_host) fns
+/// and of [`CallData::write`](super::CallData::write) put themselves above that backtrace,
+/// so their first line is this error's text (`host function `f`, parameter `key`: <what
+/// happened>`); a hand-written function's `?` on [`CallData::read`](super::CallData::read)
+/// leaves wasmtime's line first. Log with `{:#}` (one line: every context and cause) or
+/// `{:?}` (with the backtrace), and match with `downcast_ref` (it searches the whole chain,
+/// contexts included), not on the text:
+///
+/// ```
+/// use async_wasm::data::{DataError, DataErrorKind};
+/// use async_wasm::prelude::*;
+/// use wasmtime::{Engine, Linker, Module, Store};
+///
+/// #[async_host(max_len = 2)]
+/// async fn count(text: String) -> i32 {
+///     text.len() as i32
+/// }
+///
+/// let engine = Engine::default();
+/// let mut linker = Linker::new(&engine);
+/// linker.func_wrap_host("env", "count", count)?;
+/// let module = Module::new(&engine, r#"(module
+///     (import "env" "count" (func $count (param i32 i32) (result i32)))
+///     (memory (export "memory") 1)
+///     (func (export "run") (result i32) (call $count (i32.const 0) (i32.const 3))))"#)?;
+/// let mut store = Store::new(&engine, ());
+/// let err = futures::executor::block_on(async {
+///     let instance = linker.instantiate_async(&mut store, &module).await?;
+///     let run = instance.get_func(&mut store, "run").unwrap();
+///     run.get_async().get0::<i32>(&store)?.call(&mut store).await
+/// })
+/// .unwrap_err();
+/// let data = err.downcast_ref::<DataError>().expect("a DataError");
+/// assert_eq!(data.kind(), &DataErrorKind::TooLarge { len: 3, max_len: 2 });
+/// assert_eq!(
+///     err.to_string(),
+///     "host function `count`, parameter `text`: 3 bytes is over this host function's cap \
+///      of 2 bytes per call"
+/// );
+/// # wasmtime::Result::<()>::Ok(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DataError {
     function: &'static str,
@@ -94,10 +138,58 @@ pub enum DataErrorKind {
         /// The memory's size in bytes when it was checked.
         memory_size: u64,
     },
-    /// A result of 4 GiB or more, which no wasm32 guest can hold.
+    /// A result of 4 GiB or more, which no wasm32 guest can hold. No longer produced: every
+    /// cap is below 4 GiB, so such a result is [`TooLarge`](DataErrorKind::TooLarge); kept
+    /// so that matches written for 0.2 compile.
     ResultTooLarge {
         /// The result's length.
         len: usize,
+    },
+    /// More bytes than the host function's cap ([`GuestAbi::with_max_len`](super::GuestAbi::with_max_len),
+    /// `#[async_host(max_len = ..)]`, [`AsyncEngineBuilder::max_data_len`](crate::AsyncEngineBuilder::max_data_len),
+    /// or [`GuestAbi::DEFAULT_MAX_LEN`](super::GuestAbi::DEFAULT_MAX_LEN)): checked before
+    /// anything is copied or allocated. For parameters, `len` counts every data parameter
+    /// of the call up to and including the one named; for a result, its length.
+    TooLarge {
+        /// The bytes asked for.
+        len: u64,
+        /// The cap.
+        max_len: u32,
+    },
+    /// The guest called a data host function while the host was inside one of the guest's
+    /// ABI exports (its allocator or `async_wasm_set_error`), on the same store. The
+    /// component model forbids an allocator from calling imports; each nested call would
+    /// take another fiber stack.
+    Reentrant {
+        /// The export the host was inside.
+        inside: &'static str,
+    },
+    /// The guest's memory export is a shared memory, which the data ABI does not read: a
+    /// shared memory can change under the host while it copies.
+    SharedMemory {
+        /// The export.
+        name: &'static str,
+    },
+    /// The guest's memory export is a 64-bit memory; the data ABI passes 32-bit pointers
+    /// and lengths.
+    Memory64 {
+        /// The export.
+        name: &'static str,
+    },
+    /// The guest's `async_wasm_set_error` export, called to hand it a
+    /// [`GuestError`](super::GuestError), trapped or failed; the call's error carries that
+    /// failure as its cause.
+    ErrorReceiverFailed {
+        /// The export.
+        name: &'static str,
+    },
+    /// A host function returned a [`GuestError`](super::GuestError), and the guest does
+    /// not export the function that receives it (`async_wasm_set_error(i32, i32, i32)`,
+    /// defined by `async_wasm.h`), or exports it with another type. The `GuestError` is
+    /// kept as the cause.
+    MissingErrorReceiver {
+        /// The export looked for.
+        name: &'static str,
     },
 }
 
@@ -214,6 +306,34 @@ impl fmt::Display for DataErrorKind {
             DataErrorKind::ResultTooLarge { len } => write!(
                 f,
                 "a result of {len} bytes does not fit a wasm32 guest (at most 4 GiB - 1)"
+            ),
+            DataErrorKind::TooLarge { len, max_len } => write!(
+                f,
+                "{len} bytes is over this host function's cap of {max_len} bytes per call"
+            ),
+            DataErrorKind::Reentrant { inside } => write!(
+                f,
+                "the guest called a data host function from inside its `{inside}` export, \
+                 which must not call imports"
+            ),
+            DataErrorKind::SharedMemory { name } => write!(
+                f,
+                "the guest's memory `{name}` is a shared memory, which the data ABI does not \
+                 read (export a non-shared memory)"
+            ),
+            DataErrorKind::Memory64 { name } => write!(
+                f,
+                "the guest's memory `{name}` is a 64-bit memory; the data ABI passes 32-bit \
+                 pointers (build the guest for wasm32)"
+            ),
+            DataErrorKind::MissingErrorReceiver { name } => write!(
+                f,
+                "the host function returned an error value, and the guest exports no `{name}` \
+                 of type (i32, i32, i32) -> () to receive it (include async_wasm.h)"
+            ),
+            DataErrorKind::ErrorReceiverFailed { name } => write!(
+                f,
+                "the guest's `{name}` failed while receiving the host function's error value"
             ),
         }
     }

@@ -28,17 +28,39 @@
 //!
 //! A guest author needs this section and the C header below, nothing else.
 //!
-//! **Exports.** The guest exports its linear memory as `memory`, and an allocator
+//! **Exports.** The guest exports its linear memory as `memory` (32-bit, not shared: a
+//! 64-bit memory fails with [`DataErrorKind::Memory64`], a shared one with
+//! [`DataErrorKind::SharedMemory`]), and an allocator
 //! `cabi_realloc(old_ptr: i32, old_len: i32, align: i32, new_len: i32) -> i32`. That is the
 //! component model's canonical-ABI allocator, name and type: guests built with
 //! `wit-bindgen` already export it, and C guests get it from `async_wasm.h`. Both names can
 //! be changed per host function (`#[async_host(memory = "mem", realloc = "my_alloc")]`, or
-//! [`GuestAbi::with_memory`] / [`GuestAbi::with_realloc`]).
+//! [`GuestAbi::with_memory`] / [`GuestAbi::with_realloc`]). To receive error values it
+//! exports `async_wasm_set_error(code: i32, msg_ptr: i32, msg_len: i32)`, and it marks the
+//! ABI version it speaks with an export `async_wasm_abi_v1` (a function, never called);
+//! the header defines both.
+//!
+//! **Version.** This is version 1 ([`ABI_VERSION`]). The host checks a module with
+//! [`check_module`] where it loads it, before instantiating: a guest that marks only other
+//! versions is refused with [`AbiMismatch::Version`]. A guest without a marker is taken to
+//! speak version 1, which is what async-wasm 0.2's guests and `wit-bindgen`'s (memory and
+//! `cabi_realloc`) speak; a later version of the ABI will be marked `async_wasm_abi_v2`,
+//! and a host may speak both. Nothing is checked at each call.
 //!
 //! **Parameters.** A data parameter is two wasm `i32`s in the import's signature, in place:
 //! a pointer and a length, both unsigned. `fn f(caller, key: String, n: i32)` is the import
 //! `(key_ptr: i32, key_len: i32, n: i32)`. The guest keeps ownership; the host only reads
-//! the range, once, before the host function starts.
+//! the range, once, before the host function starts. The pointer of a zero-length
+//! parameter is not looked at (C passes NULL for an empty buffer, Rust a dangling pointer):
+//! it reads as empty whatever it is.
+//!
+//! **The cap.** One call moves at most [`GuestAbi::DEFAULT_MAX_LEN`] (16 MiB) in, all its
+//! data parameters together, and as much out, unless the host sets another cap per function
+//! ([`GuestAbi::with_max_len`], `#[async_host(max_len = ..)]`) or per engine
+//! ([`AsyncEngineBuilder::max_data_len`](crate::AsyncEngineBuilder::max_data_len)). Over
+//! it the call fails with [`DataErrorKind::TooLarge`], before the host copies or the guest's
+//! allocator is called: a guest can reserve 4 GiB of memory for nothing and pass all of it,
+//! so the host's copy must be bounded.
 //!
 //! | Rust type | bytes at `ptr .. ptr + len` |
 //! |---|---|
@@ -51,6 +73,28 @@
 //! `cabi_realloc(0, 0, 1, len)` and wrote the bytes there, so the **guest owns the memory and
 //! frees it** with its allocator (`free` in C). An empty result is pointer 0, length 0, and
 //! allocates nothing.
+//!
+//! **Errors as values.** A host function fails a call in one of two ways. A trap (any error
+//! of the host function) ends the guest's call: the guest cannot handle it, and the host
+//! should drop the instance. An error value ([`GuestError`]: a code and a message) is for
+//! what the guest should handle: the host places the message with `cabi_realloc`, calls the
+//! guest's `async_wasm_set_error(code, msg_ptr, msg_len)`, and the import returns its zero
+//! value (0; an empty data result). The guest then reads it (`aw_error_take` in C) and
+//! frees the message. A guest without `async_wasm_set_error` gets a trap instead
+//! ([`DataErrorKind::MissingErrorReceiver`]).
+//!
+//! **The exports the host calls must not call host functions.** A data host function
+//! called while the host is inside the guest's `cabi_realloc` or `async_wasm_set_error`, on
+//! the same store, fails with [`DataErrorKind::Reentrant`] (the component model's rule for
+//! allocators: without it each nested call takes another fiber stack, until the pool or the
+//! address space runs out).
+//!
+//! **Cancelled inside the allocator.** The allocator is guest code: with
+//! [`yield_every`](crate::AsyncEngineBuilder::yield_every) the call can be suspended in it,
+//! and dropped there (a timeout). The guest's heap is then as the allocator left it, perhaps
+//! half-updated, and the block it was making is lost: **drop an instance whose call was
+//! cancelled while its allocator ran**. A call cancelled while the host function's future
+//! waits allocates nothing in the guest.
 //!
 //! **Why an exported allocator.** It is what real plugin ABIs do (proxy-wasm's
 //! `proxy_on_memory_allocate`, wasm-bindgen's `__wbindgen_malloc`, the canonical ABI's
@@ -65,10 +109,11 @@
 //! ([`AsyncEngineBuilder::max_stores`](crate::AsyncEngineBuilder::max_stores) does).
 //!
 //! **Errors.** Everything the guest passes is checked: a range outside its memory (including
-//! `ptr + len` past 4 GiB), bytes that are not UTF-8 or not `T`'s JSON, a missing memory or
-//! allocator export, an allocator that traps, returns 0, or returns memory outside the
-//! guest's. Each fails the guest's call with a [`DataError`] naming the host function, the
-//! parameter and the cause; nothing is written outside the guest's memory, and the store
+//! `ptr + len` past 4 GiB), more than the cap, bytes that are not UTF-8 or not `T`'s JSON, a
+//! missing, shared or 64-bit memory, a missing allocator export, an allocator that traps,
+//! returns 0, returns memory outside the guest's, or calls a data host function. Each fails
+//! the guest's call with a [`DataError`] naming the host function, the parameter and the
+//! cause; nothing is written outside the guest's memory, and the store
 //! stays usable (though a C guest's own state, its shadow stack pointer for one, is then
 //! wherever the aborted call left it).
 //!
@@ -76,36 +121,31 @@
 //!
 #![doc = concat!("```c\n", include_str!("../../guest/async_wasm.h"), "```")]
 //!
-//! A C guest using it:
+//! A C guest using it (`guest/example.c`, which the tests build and run against host
+//! functions `greet` and `find`: rustdoc does not compile C):
 //!
-//! ```c
-//! #include <string.h>
-//! #include "async_wasm.h"
-//!
-//! AW_IMPORT("env", "greet") uint64_t greet(const char *name, size_t name_len, int times);
-//!
-//! AW_EXPORT("run") int run(void) {
-//!     aw_bytes reply = aw_bytes_from(greet("wasm", 4, 2));
-//!     int ok = reply.len == 26 && memcmp(reply.ptr, "hello, wasm!hello, wasm!", 24) == 0;
-//!     aw_bytes_free(reply);
-//!     return ok;
-//! }
-//! ```
+#![doc = concat!("```c\n", include_str!("../../guest/example.c"), "```")]
 //!
 //! # Without the macro
 //!
 //! [`GuestAbi`] is what the macro's expansion uses; call it from hand-written host functions
 //! the same way.
 
-mod call;
+pub(crate) mod call;
 mod error;
+mod guest_error;
 #[cfg(feature = "json")]
 mod json;
+pub(crate) mod limit;
+mod reentry;
+mod version;
 
 pub use call::CallData;
 pub use error::{DataError, DataErrorKind};
+pub use guest_error::GuestError;
 #[cfg(feature = "json")]
 pub use json::Json;
+pub use version::{ABI_MARKER_PREFIX, ABI_VERSION, AbiMismatch, check_module};
 
 use wasmtime::Caller;
 
@@ -140,6 +180,7 @@ pub struct GuestAbi {
     function: &'static str,
     memory: &'static str,
     realloc: &'static str,
+    max_len: Option<u32>,
 }
 
 impl GuestAbi {
@@ -147,6 +188,10 @@ impl GuestAbi {
     pub const DEFAULT_MEMORY: &'static str = "memory";
     /// The allocator export's name unless changed: `cabi_realloc`.
     pub const DEFAULT_REALLOC: &'static str = "cabi_realloc";
+    /// The cap on the bytes one call moves unless changed, engine-wide or per function:
+    /// 16 MiB in (all data parameters together) and 16 MiB out. The README's data section
+    /// says why this figure.
+    pub const DEFAULT_MAX_LEN: u32 = 16 << 20;
 
     /// The ABI of the host function `function` (named in errors), with the default export
     /// names.
@@ -163,6 +208,7 @@ impl GuestAbi {
             function,
             memory: Self::DEFAULT_MEMORY,
             realloc: Self::DEFAULT_REALLOC,
+            max_len: None,
         }
     }
 
@@ -194,6 +240,36 @@ impl GuestAbi {
             realloc: name,
             ..self
         }
+    }
+
+    /// The same, with a cap of `max_len` bytes per call: on the data parameters of one call
+    /// together, and on its result. It replaces the engine's cap
+    /// ([`AsyncEngineBuilder::max_data_len`](crate::AsyncEngineBuilder::max_data_len)) or
+    /// the default, [`DEFAULT_MAX_LEN`](GuestAbi::DEFAULT_MAX_LEN). A call over the cap fails
+    /// with [`DataErrorKind::TooLarge`] before anything is copied or allocated.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// let abi = async_wasm::data::GuestAbi::new("upload").with_max_len(64 << 20);
+    /// assert_eq!(abi.max_len(), Some(64 << 20));
+    /// assert_eq!(async_wasm::data::GuestAbi::new("f").max_len(), None);
+    /// ```
+    pub const fn with_max_len(self, max_len: u32) -> GuestAbi {
+        GuestAbi {
+            max_len: Some(max_len),
+            ..self
+        }
+    }
+
+    /// The cap given with [`with_max_len`](GuestAbi::with_max_len), or `None`: then the
+    /// engine's, else [`DEFAULT_MAX_LEN`](GuestAbi::DEFAULT_MAX_LEN), applies.
+    ///
+    /// # Example
+    ///
+    /// See [`GuestAbi::with_max_len`].
+    pub const fn max_len(&self) -> Option<u32> {
+        self.max_len
     }
 
     /// The host function's name.
@@ -232,8 +308,11 @@ impl GuestAbi {
     ///
     /// # Errors
     ///
-    /// [`DataError`] when the guest has no memory export, the range is outside it, or the
-    /// bytes are not a `T`. An empty range is read without looking at the memory.
+    /// [`DataError`] when the guest has no memory export (or a shared or 64-bit one), the
+    /// range is outside it, `len` is over the cap ([`DataErrorKind::TooLarge`]), the bytes
+    /// are not a `T`, or the store is inside the guest's allocator
+    /// ([`DataErrorKind::Reentrant`]). An empty range is read without looking at the memory
+    /// or the pointer.
     ///
     /// # Example
     ///
@@ -255,9 +334,10 @@ impl GuestAbi {
     /// # Errors
     ///
     /// A [`DataError`] when the value cannot be encoded, the guest lacks the exports, its
-    /// allocator fails, returns 0 or returns memory outside the guest's, or the value is 4
-    /// GiB or more. An allocator's own error (a trap) is kept as the cause, under a
-    /// `DataError` context: both downcast.
+    /// allocator fails, returns 0 or returns memory outside the guest's, the value is over
+    /// the cap ([`DataErrorKind::TooLarge`], before the guest's allocator is called), or the
+    /// store is inside the guest's allocator ([`DataErrorKind::Reentrant`]). An allocator's
+    /// own error (a trap) is kept as the cause, under a `DataError` context: both downcast.
     ///
     /// # Example
     ///

@@ -74,6 +74,7 @@ pub struct AsyncEngineBuilder {
     yield_every: Option<Duration>,
     timeout: Option<Duration>,
     fuel: Option<u64>,
+    max_data_len: Option<u32>,
 }
 
 impl core::fmt::Debug for AsyncEngineBuilder {
@@ -90,6 +91,7 @@ impl core::fmt::Debug for AsyncEngineBuilder {
             .field("yield_every", &self.yield_every)
             .field("timeout", &self.timeout)
             .field("fuel", &self.fuel)
+            .field("max_data_len", &self.max_data_len)
             .finish_non_exhaustive()
     }
 }
@@ -121,6 +123,7 @@ impl AsyncEngineBuilder {
             yield_every: None,
             timeout: None,
             fuel: None,
+            max_data_len: None,
         }
     }
 
@@ -428,6 +431,30 @@ impl AsyncEngineBuilder {
         self
     }
 
+    /// Caps the bytes one call of a data host function moves, for every host function
+    /// defined on this engine (through [`LinkerExt`](crate::LinkerExt),
+    /// [`FuncExt`](crate::FuncExt) or [`#[async_host]`](crate::async_host)) without a cap of
+    /// its own: its data parameters together, and its result, each at most `bytes`.
+    /// Without it, [`GuestAbi::DEFAULT_MAX_LEN`](crate::data::GuestAbi::DEFAULT_MAX_LEN).
+    /// A call over the cap fails with
+    /// [`DataErrorKind::TooLarge`](crate::data::DataErrorKind::TooLarge) before anything is
+    /// copied or allocated.
+    ///
+    /// The cap is found when a host function is defined, not at each call: define host
+    /// functions on the built engine (as one does).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// let engine = async_wasm::AsyncEngine::builder().max_data_len(1 << 20).build()?;
+    /// # drop(engine);
+    /// # wasmtime::Result::<()>::Ok(())
+    /// ```
+    pub fn max_data_len(mut self, bytes: u32) -> Self {
+        self.max_data_len = Some(bytes);
+        self
+    }
+
     /// Makes the engine.
     ///
     /// # Errors
@@ -513,6 +540,9 @@ impl AsyncEngineBuilder {
                 Some(self.acquire_timeout.unwrap_or(DEFAULT_ACQUIRE_TIMEOUT)),
             ))
         });
+        if let Some(bytes) = self.max_data_len {
+            crate::data::limit::register(&engine, bytes);
+        }
         Ok(AsyncEngine {
             engine,
             stack_pool,

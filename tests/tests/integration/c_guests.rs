@@ -2,16 +2,26 @@
 //! (`guests/src/data_guest.c`): every type round-trips (empty, 1 byte, 1 MiB), host
 //! futures suspend while data is in flight, hundreds of guests run at once without
 //! cross-talk, a cancelled call leaves nothing in the guest's allocator, and bad input from
-//! the guest is an error that leaves the store usable.
+//! the guest is an error that leaves the store usable. Error values reach the guest next to
+//! traps, a call cancelled inside the guest's allocator leaves what the docs say, and the
+//! documentation's C example runs.
 
 use std::future::Future;
 use std::pin::Pin;
 
-use async_wasm::data::{DataError, DataErrorKind, Json};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::Poll;
+
+use async_wasm::data::{DataError, DataErrorKind, GuestError, Json};
 use async_wasm::prelude::*;
+use async_wasm::{Allocation, AsyncEngine};
 use futures::stream::{FuturesUnordered, StreamExt};
 use tests::c_guests::DATA_GUEST;
 use tests::{instantiate_reactor, pending, poll_once, pooled_engine};
+
+/// The C example of `async_wasm::data`'s documentation, `async-wasm/guest/example.c`.
+const GREET_EXAMPLE: &[u8] = include_bytes!("../../../guests/greet_example.wasm");
 use tokio::sync::oneshot;
 use wasmtime::{Caller, Engine, Instance, Linker, Module, Store, Trap};
 
@@ -23,6 +33,8 @@ enum Wait {
     Gate(Option<oneshot::Receiver<()>>),
     /// Forever: the call can only be cancelled.
     Forever,
+    /// At once, after raising the flag.
+    Flag(Arc<AtomicBool>),
 }
 
 #[async_host]
@@ -34,6 +46,7 @@ async fn echo(mut caller: Caller<'_, Wait>, text: String) -> String {
             gate.await.expect("the test opens the gate");
         }
         Wait::Forever => std::future::pending().await,
+        Wait::Flag(flag) => flag.store(true, Ordering::SeqCst),
     }
     text
 }
@@ -56,13 +69,37 @@ async fn tag(id: i32, text: String, salt: i64) -> wasmtime::Result<String> {
     Ok(format!("{id}/{text}/{salt}"))
 }
 
+/// A key-value lookup: `k` has a value, `trap` is a failure the guest must not survive,
+/// and any other key is not found, which the guest handles.
+#[async_host]
+async fn lookup(key: String) -> wasmtime::Result<String> {
+    pending(1).await;
+    match key.as_str() {
+        "k" => Ok("value".to_string()),
+        "trap" => Err(wasmtime::format_err!("the database is down")),
+        _ => Err(GuestError::new(404, format!("no key `{key}`")).into()),
+    }
+}
+
+/// A number result with an error value for odd inputs (a caller-less fn).
+#[async_host]
+async fn checked_half(n: i32) -> Result<i32, GuestError> {
+    pending(1).await;
+    if n % 2 != 0 {
+        return Err(GuestError::new(7, "odd"));
+    }
+    Ok(n / 2)
+}
+
 fn linker(engine: &Engine) -> wasmtime::Result<Linker<Wait>> {
     let mut linker = Linker::new(engine);
     linker
         .func_wrap_host("env", "echo", echo)?
         .func_wrap_host("env", "reverse", reverse)?
         .func_wrap_host("env", "score", score)?
-        .func_wrap_host("env", "tag", tag)?;
+        .func_wrap_host("env", "tag", tag)?
+        .func_wrap_host("env", "lookup", lookup)?
+        .func_wrap_host("env", "checked_half", checked_half)?;
     Ok(linker)
 }
 
@@ -395,9 +432,14 @@ fn committed_guests_match_their_sources() {
         .status()
         .unwrap();
     assert!(status.success(), "guests/build.sh failed");
-    for source in std::fs::read_dir(guests.join("src")).unwrap() {
-        let source = source.unwrap().path();
-        let name = source.file_stem().unwrap().to_str().unwrap();
+    let sources = std::fs::read_dir(guests.join("src")).unwrap();
+    let names = sources
+        .map(|source| {
+            let source = source.unwrap().path();
+            source.file_stem().unwrap().to_str().unwrap().to_string()
+        })
+        .chain(["greet_example".to_string()]);
+    for name in names {
         let fresh = std::fs::read(out.join(format!("{name}.wasm"))).unwrap();
         let committed = std::fs::read(guests.join(format!("{name}.wasm"))).unwrap();
         assert!(
@@ -406,4 +448,141 @@ fn committed_guests_match_their_sources() {
         );
     }
     std::fs::remove_dir_all(&out).unwrap();
+}
+
+impl Guest {
+    async fn half_or_code(&mut self, n: i32) -> i32 {
+        let f = self
+            .instance
+            .get_func(&mut self.store, "half_or_code")
+            .unwrap();
+        let f = f.get_async().get1::<i32, i32>(&self.store).unwrap();
+        f.call(&mut self.store, n).await.unwrap()
+    }
+
+    /// `lookup_len(key, expected message)` in the guest.
+    async fn lookup_len(&mut self, key: &str, expected: &str) -> wasmtime::Result<i32> {
+        let key_ptr = self.place(key.as_bytes()).await;
+        // `buffer` is one buffer: the message goes after the key.
+        let both = format!("{key}{expected}");
+        let ptr = self.place(both.as_bytes()).await;
+        assert_eq!(ptr, key_ptr);
+        let f = self
+            .instance
+            .get_func(&mut self.store, "lookup_len")
+            .unwrap();
+        let f = f.get_async().get4::<u32, u32, u32, u32, i32>(&self.store)?;
+        let (len, expected_len) = (key.len() as u32, expected.len() as u32);
+        f.call(&mut self.store, ptr, len, ptr + len, expected_len)
+            .await
+    }
+}
+
+/// A `GuestError` reaches the C guest as a value (a zero result, then `aw_error_take` gives
+/// its code and message) for a string and for a number, and the guest goes on; any other
+/// error still traps. Fails without error values: every `Err` was a trap.
+#[tokio::test(flavor = "current_thread")]
+async fn error_values_reach_the_c_guest_and_other_errors_trap() {
+    let s = setup();
+    let mut g = Guest::new(&s.engine, &s.linker, &s.module, Wait::Pending(0)).await;
+    assert_eq!(g.lookup_len("k", "").await.unwrap(), 5);
+    assert_eq!(g.lookup_len("nope", "no key `nope`").await.unwrap(), -404);
+    assert_eq!(g.half_or_code(8).await, 4);
+    assert_eq!(g.half_or_code(7).await, 1007);
+    g.still_works().await;
+
+    let err = g.lookup_len("trap", "").await.unwrap_err();
+    assert!(err.downcast_ref::<GuestError>().is_none(), "{err:?}");
+    assert!(
+        format!("{err:#}").contains("the database is down"),
+        "{err:#}"
+    );
+    g.still_works().await;
+    drop(g);
+    assert_eq!(s.pool.stats().in_use, 0);
+}
+
+/// The header's `aw_realloc` grows a block aligned above 16 (keeping its bytes and
+/// alignment), and refuses a size that would wrap and an alignment that is not a power of
+/// two. Fails with 0.2's header, which grew such a block with `realloc` (losing the
+/// alignment) and computed `new_len + align - 1` unchecked.
+#[tokio::test(flavor = "current_thread")]
+async fn the_headers_allocator_holds_at_its_edges() {
+    let s = setup();
+    let mut g = Guest::new(&s.engine, &s.linker, &s.module, Wait::Pending(0)).await;
+    assert_eq!(g.call0::<i32>("realloc_edges").await, 1);
+}
+
+#[async_host]
+async fn greet(name: String, times: i32) -> String {
+    pending(1).await;
+    format!("hello, {name}!").repeat(times as usize)
+}
+
+#[async_host]
+async fn find(key: String) -> Result<String, GuestError> {
+    Err(GuestError::new(404, format!("no key `{key}`")))
+}
+
+/// The C example in `async_wasm::data`'s documentation (`async-wasm/guest/example.c`)
+/// runs and passes. Fails with 0.2's example, which expected 26 bytes for 24.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_documentations_c_example_runs() {
+    let engine = AsyncEngine::builder().build().unwrap();
+    let mut linker = Linker::new(engine.engine());
+    linker.func_wrap_host("env", "greet", greet).unwrap();
+    linker.func_wrap_host("env", "find", find).unwrap();
+    let module = Module::new(engine.engine(), GREET_EXAMPLE).unwrap();
+    let mut store = engine.store(());
+    let instance = instantiate_reactor(&mut store, &linker, &module)
+        .await
+        .unwrap();
+    for export in ["run", "missing"] {
+        let f = instance.get_func(&mut store, export).unwrap();
+        let f = f.get_async().get0::<i32>(&store).unwrap();
+        assert_eq!(f.call(&mut store).await.unwrap(), 1, "{export}");
+    }
+}
+
+/// With `yield_every`, a call can be suspended inside the guest's allocator, and dropped
+/// there: the guest's heap is then as the allocator left it (here: an allocation made and
+/// never returned, the allocator's "inside" flag still up), as the docs say, and the
+/// store goes on: the host does not take the next call for a re-entry.
+#[tokio::test(flavor = "current_thread")]
+async fn a_call_cancelled_inside_the_allocator_leaves_what_the_docs_say() {
+    let engine = AsyncEngine::builder()
+        .allocation(Allocation::StackPool)
+        .yield_every(std::time::Duration::from_millis(1))
+        .build()
+        .unwrap();
+    let linker = linker(engine.engine()).unwrap();
+    let module = Module::new(engine.engine(), DATA_GUEST).unwrap();
+    let flag = Arc::new(AtomicBool::new(false));
+    let store = engine.store(Wait::Flag(flag.clone()));
+    let mut store = store;
+    let instance = instantiate_reactor(&mut store, &linker, &module)
+        .await
+        .unwrap();
+    let mut g = Guest { store, instance };
+    g.set_alloc_mode(4).await; // ALLOC_SPIN
+    {
+        let f = g.instance.get_func(&mut g.store, "echo_static").unwrap();
+        let f = f.get_async().get0::<i32>(&g.store).unwrap();
+        let mut call = Box::pin(f.call(&mut g.store));
+        // Once the host function has answered, every suspension is in the allocator; the
+        // first may be at its entry, the later ones are in its loop.
+        let mut inside = 0;
+        while inside < 3 {
+            match poll_once(&mut call) {
+                Poll::Ready(result) => panic!("the spinning allocator returned: {result:?}"),
+                Poll::Pending if flag.load(Ordering::SeqCst) => inside += 1,
+                Poll::Pending => {}
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+    }
+    assert_eq!(g.call0::<i32>("in_allocator").await, 1);
+    assert_eq!(g.live_host_allocations().await, 1);
+    g.set_alloc_mode(0).await;
+    assert_eq!(g.call0::<i32>("echo_static").await, 1);
 }
