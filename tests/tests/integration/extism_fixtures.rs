@@ -115,7 +115,10 @@ pub fn with_host_fns(builder: PluginBuilder) -> PluginBuilder {
             let store = Arc::clone(&store);
             async move { store.lock().await.get(&key).cloned().unwrap_or_default() }
         })
-        .host_fn("add", |a: i64, b: i64| async move { a.wrapping_add(b) })
+        .host_fn("add", |a: i64, b: i64| async move {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+            a.wrapping_add(b)
+        })
         .host_fn("host_fail", |text: String| async move {
             Err::<String, _>(HostFailed(text))
         })

@@ -323,3 +323,61 @@ fn timeout_ms_needs_an_engine_with_ticks() {
         assert_eq!(out, "on time");
     }
 }
+
+/// The local mode on a real plugin: `kv_set`/`kv_get` over an `Rc<RefCell<..>>` held across
+/// a timer's `.await`, on a `LocalSet` and on futures' `LocalPool`.
+#[test]
+fn local_host_functions_on_a_real_plugin() {
+    use std::cell::RefCell;
+    use std::collections::BTreeMap;
+    use std::rc::Rc;
+
+    let store = Rc::new(RefCell::new(BTreeMap::<String, String>::new()));
+    let set = Rc::clone(&store);
+    let get = Rc::clone(&store);
+    // The contract's host functions, then local `kv_*` in place of the shared ones (a name
+    // added again keeps the last).
+    let plugin = with_host_fns(PluginBuilder::new(manifest("rust_plugin.wasm")))
+        .host_fn_local("kv_set", move |key: String, value: String| {
+            let store = Rc::clone(&set);
+            async move {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+                store.borrow_mut().insert(key, value);
+            }
+        })
+        .host_fn_local("kv_get", move |key: String| {
+            let store = Rc::clone(&get);
+            async move {
+                let value = store.borrow().get(&key).cloned();
+                tokio::task::yield_now().await;
+                value.unwrap_or_default()
+            }
+        })
+        .build(&engine())
+        .unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let local = tokio::task::LocalSet::new();
+    local.block_on(&rt, async {
+        let mut session = plugin.instantiate().await.unwrap();
+        let out: String = session.call("kv", "a=1").await.unwrap();
+        assert_eq!(out, "1");
+        let out: String = plugin.call("kv", "b=2").await.unwrap();
+        assert_eq!(out, "2");
+    });
+    assert_eq!(store.borrow()["a"], "1");
+    assert_eq!(store.borrow()["b"], "2");
+    // On another single-threaded executor, the timer from a tokio runtime in the background
+    // (a current-thread runtime drives its timers only inside its own `block_on`).
+    let reactor = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let _tokio = reactor.enter();
+    let mut pool = futures::executor::LocalPool::new();
+    let out: String = pool.run_until(plugin.call("kv", "c=3")).unwrap();
+    assert_eq!(out, "3");
+}
