@@ -20,7 +20,7 @@
 //!   HTTP request refused or failed, a host function that is not provided): stderr has the
 //!   error and its causes;
 //! - 3: the plugin could not be loaded (no such file, not wasm, an import not satisfied);
-//! - 64: the command line is wrong (usage on stderr).
+//! - 64: the command line is wrong (usage on stderr), or the input file cannot be read.
 
 use std::io::{Read, Write};
 use std::path::PathBuf;
