@@ -21,7 +21,8 @@ use std::time::Duration;
 ///
 /// Other failures keep their own types: a trap in the plugin downcasts to
 /// [`wasmtime::Trap`], a host function's error to that function's error type (with the
-/// host function named in its context).
+/// host function named in its context), a failed `http_request` (feature `http`) to
+/// `HttpError`.
 ///
 /// Each variant's `Display` says in its first line what happened.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,7 +79,9 @@ pub enum ExtismError {
         /// What was wrong with it.
         problem: DataProblem,
     },
-    /// The plugin called `http_request`, and this host makes no HTTP requests (to `url`).
+    /// The plugin called `http_request`, and this host was built without the feature
+    /// `http`, so makes no HTTP requests (to `url`). With it, a failed request is an
+    /// `HttpError` instead.
     HttpNotEnabled {
         /// The URL the plugin asked for.
         url: String,
@@ -124,7 +127,9 @@ pub enum Violation {
         /// Bytes before the first invalid one.
         valid_up_to: usize,
     },
-    /// A value the host function expects as JSON (an HTTP request) is not.
+    /// A value the host function expects as JSON is not (an HTTP request, when the crate
+    /// is built without the feature `http`; with it, the request's checks are
+    /// `HttpError`'s).
     Json {
         /// Which.
         what: &'static str,
@@ -143,7 +148,9 @@ pub enum Limit {
     /// The plugin's vars, keys and values together: `memory.max_var_bytes` (0 disables
     /// vars).
     Vars,
-    /// An HTTP response's body: `memory.max_http_response_bytes`.
+    /// An HTTP response's body: `memory.max_http_response_bytes` (the request's error,
+    /// underneath, is `HttpError::TooLarge`; `requested` is then
+    /// the limit plus one, reading having stopped at the first byte over it).
     HttpResponse,
 }
 

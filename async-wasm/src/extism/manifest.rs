@@ -16,9 +16,9 @@ use serde::Deserialize;
 /// | `config` | supported: `config_get`, [`HostContext::config`](super::HostContext::config) |
 /// | `memory.max_pages` | supported: Extism memory and linear memory together; default [`Manifest::DEFAULT_MAX_PAGES`] instead of unbounded |
 /// | `memory.max_var_bytes` | supported; default 1 MiB, 0 disables vars |
-/// | `memory.max_http_response_bytes` | kept for HTTP, which this host does not do yet |
-/// | `allowed_hosts` | kept for HTTP; every request is refused for now |
-/// | `timeout_ms` | supported: per call, checked at the engine's epoch ticks |
+/// | `memory.max_http_response_bytes` | supported with the feature `http`; default 50 MiB |
+/// | `allowed_hosts` | supported with the feature `http` (glob patterns, as Extism); none: every request refused |
+/// | `timeout_ms` | supported: per call, checked at the engine's epoch ticks (an engine without them refuses it) |
 /// | `wasm` from a URL, several modules | refused by [`PluginBuilder::build`](super::PluginBuilder::build): no fetching at build time, no module linking |
 /// | `allowed_paths` | refused when not empty: plugins get no filesystem |
 ///
@@ -77,7 +77,7 @@ pub struct MemoryOptions {
     /// [`Manifest::DEFAULT_MAX_PAGES`] when `None`.
     #[serde(default)]
     pub max_pages: Option<u32>,
-    /// The largest HTTP response body (for HTTP, not done yet).
+    /// The largest HTTP response body, in bytes; 50 MiB when `None` (feature `http`).
     #[serde(default)]
     pub max_http_response_bytes: Option<u64>,
     /// Vars, keys and values together, in bytes; 1 MiB when `None`, 0 disables vars.
@@ -379,6 +379,13 @@ pub enum ManifestError {
         /// The I/O error.
         message: String,
     },
+    /// The manifest sets `timeout_ms`, and the engine has no epoch ticks to check a
+    /// deadline at: build it with [`timeout`](crate::AsyncEngineBuilder::timeout) or
+    /// [`yield_every`](crate::AsyncEngineBuilder::yield_every).
+    TimeoutNeedsTicks {
+        /// The manifest's `timeout_ms`.
+        timeout_ms: u64,
+    },
     /// A field this host does not support.
     Unsupported {
         /// Which.
@@ -406,6 +413,11 @@ impl core::fmt::Display for ManifestError {
                     path.display()
                 )
             }
+            ManifestError::TimeoutNeedsTicks { timeout_ms } => write!(
+                f,
+                "the manifest's `timeout_ms` ({timeout_ms}) needs an engine with epoch ticks \
+                 to enforce it: build the engine with `timeout` or `yield_every`"
+            ),
             ManifestError::Unsupported { field, reason } => {
                 write!(f, "the manifest's `{field}` is not supported: {reason}")
             }

@@ -98,9 +98,22 @@
 //! [`Plugin`] (a per-request instance starts without vars), bounded by
 //! `memory.max_var_bytes`; `log_*` go to the [`tracing`](https://docs.rs/tracing) crate
 //! with the plugin's id as the field `plugin`, and `get_log_level` answers tracing's
-//! current maximum level. `http_request` is refused with
-//! [`ExtismError::HttpNotEnabled`] (`http_status_code` answers 0, `http_headers` null):
-//! this host makes no HTTP requests yet.
+//! current maximum level.
+//!
+//! # HTTP
+//!
+//! With the feature `http`, `http_request` sends the plugin's request with an async
+//! HTTP/1.1 client on tokio (the call must run on a tokio runtime with I/O and time
+//! enabled), as Extism's host does: only to hosts the manifest's `allowed_hosts` match
+//! (glob patterns, none by default), a response body of at most
+//! `memory.max_http_response_bytes` (50 MiB by default), within what is left of the
+//! call's `timeout_ms`; redirects are followed, each to an allowed host. `http_status_code`
+//! answers the last response's status, `http_headers` its headers as JSON when built with
+//! [`PluginBuilder::http_response_headers`]. A request that fails fails the plugin's call,
+//! as under Extism, with an [`HttpError`] (a response over the limit is also
+//! [`ExtismError::Limit`] with [`Limit::HttpResponse`]); a 4xx or 5xx status is a
+//! response. `https` URLs need the feature `https`. Without `http`, `http_request` fails
+//! the call with [`ExtismError::HttpNotEnabled`].
 //!
 //! # Time
 //!
@@ -108,24 +121,32 @@
 //! [`AsyncEngine`](crate::AsyncEngine). A manifest's `timeout_ms` replaces the engine's
 //! timeout for each call of the plugin, and is checked at the engine's epoch ticks: build
 //! the engine with [`timeout`](crate::AsyncEngineBuilder::timeout) or
-//! [`yield_every`](crate::AsyncEngineBuilder::yield_every), or it has no ticks to check
-//! at. A call that times out fails with [`ExtismError::Timeout`]. Dropping a call's
-//! future cancels it.
+//! [`yield_every`](crate::AsyncEngineBuilder::yield_every); on an engine without either,
+//! [`PluginBuilder::build`] refuses such a manifest
+//! ([`ManifestError::TimeoutNeedsTicks`]) rather than leave the timeout unenforced. A
+//! call that times out fails with [`ExtismError::Timeout`]. An HTTP request gets what is
+//! left of the call's `timeout_ms` (the deadline is not checked while the plugin waits in
+//! a host function). Dropping a call's future cancels it.
 
 mod convert;
 mod error;
 #[cfg(test)]
 mod export_cache_tests;
 mod host_fn;
+#[cfg(feature = "http")]
+mod http;
 mod kernel;
 mod manifest;
 mod memory;
+mod module_cache;
 mod plugin;
 mod services;
 mod state;
 #[cfg(feature = "wasi")]
 mod wasi;
 
+#[cfg(feature = "http")]
+pub use crate::http_client::HttpError;
 pub use convert::{FromExtism, ToExtism};
 pub use error::{DataProblem, DataSite, ExtismError, Limit, Violation};
 pub use host_fn::{HostContext, HostFn, HostResult, LocalHostFn, Plain, WithContext};

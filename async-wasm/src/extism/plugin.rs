@@ -56,6 +56,8 @@ pub struct PluginBuilder {
     functions: Vec<(String, String, Erased)>,
     #[cfg(feature = "wasi")]
     wasi: Option<super::wasi::WasiOptions>,
+    #[cfg(feature = "http")]
+    http_response_headers: bool,
 }
 
 impl core::fmt::Debug for PluginBuilder {
@@ -86,6 +88,8 @@ impl PluginBuilder {
             functions: Vec::new(),
             #[cfg(feature = "wasi")]
             wasi: None,
+            #[cfg(feature = "http")]
+            http_response_headers: false,
         }
     }
 
@@ -227,14 +231,37 @@ impl PluginBuilder {
         self
     }
 
+    /// Keeps each HTTP response's headers for the plugin's `http_headers`, as Extism's
+    /// `with_http_response_headers(true)`; without it `http_headers` answers the null
+    /// handle (Extism's default too).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// let builder = async_wasm::extism::PluginBuilder::new(Default::default())
+    ///     .http_response_headers(true);
+    /// # drop(builder);
+    /// ```
+    #[cfg(feature = "http")]
+    pub fn http_response_headers(mut self, keep: bool) -> PluginBuilder {
+        self.http_response_headers = keep;
+        self
+    }
+
     /// Compiles the plugin for `engine` and links it: the kernel, the host services, WASI
     /// if enabled and your host functions.
+    ///
+    /// A module this engine already compiled from the same bytes, for a plugin still alive,
+    /// is reused: plugins that differ only in config, limits or host functions (one per
+    /// tenant, say) share one compilation.
     ///
     /// # Errors
     ///
     /// A [`ManifestError`](super::ManifestError) for a manifest this host cannot serve (no
     /// module or several, a hash that does not match, a file that cannot be read, a URL,
-    /// `allowed_paths`); wasmtime's error for a module that does not compile or imports
+    /// `allowed_paths`, a `timeout_ms` on an engine without epoch ticks:
+    /// [`ManifestError::TimeoutNeedsTicks`](super::ManifestError::TimeoutNeedsTicks));
+    /// wasmtime's error for a module that does not compile or imports
     /// something not defined here (a host function you did not add, or one whose
     /// parameter count differs from the plugin's import).
     ///
@@ -242,8 +269,14 @@ impl PluginBuilder {
     ///
     /// See [`PluginBuilder`].
     pub fn build(self, engine: &AsyncEngine) -> wasmtime::Result<CompiledPlugin> {
+        if let Some(timeout_ms) = self.manifest.timeout_ms
+            && !engine.has_epoch_ticks()
+        {
+            // Nothing would check the deadline: refused rather than silently unenforced.
+            return Err(super::ManifestError::TimeoutNeedsTicks { timeout_ms }.into());
+        }
         let bytes = self.manifest.module_bytes()?;
-        let module = Module::new(engine.engine(), &bytes)?;
+        let module = super::module_cache::module(engine.engine(), &bytes)?;
         let mut linker = Linker::new(engine.engine());
         kernel::add_to_linker(&mut linker)?;
         services::add_to_linker(&mut linker)?;
@@ -275,11 +308,16 @@ impl PluginBuilder {
             timeout: self.manifest.timeout_ms.map(Duration::from_millis),
             #[cfg(feature = "wasi")]
             wasi: self.wasi,
+            #[cfg(feature = "http")]
+            http: super::http::policy(&self.manifest),
+            #[cfg(feature = "http")]
+            http_response_headers: self.http_response_headers,
         };
         Ok(CompiledPlugin {
             inner: Arc::new(Compiled {
                 engine: engine.clone(),
                 pre,
+                _module: module,
                 initialize,
                 shared: Arc::new(shared),
                 manifest: self.manifest,
@@ -349,6 +387,8 @@ fn link_host_fn(
 struct Compiled {
     engine: AsyncEngine,
     pre: InstancePre<PluginState>,
+    /// Keeps the module in the cache while this plugin lives.
+    _module: Arc<Module>,
     /// The module exports a WASI reactor's `_initialize`, run once per instance.
     initialize: bool,
     shared: Arc<Shared>,
@@ -608,7 +648,8 @@ impl Plugin {
     /// ([`ExtismError::Limit`]); an export that is missing or not `() -> i32`; the
     /// manifest's `timeout_ms` or the engine's timeout ([`ExtismError::Timeout`]); an
     /// input or output that does not convert ([`ExtismError::Data`]). A trap in the
-    /// plugin downcasts to [`wasmtime::Trap`]; a host function's error to its own type.
+    /// plugin downcasts to [`wasmtime::Trap`]; a host function's error to its own type; a
+    /// failed HTTP request (feature `http`) to `HttpError`.
     ///
     /// # Cancellation
     ///
@@ -777,6 +818,7 @@ async fn run<I: ToExtism, O: FromExtism>(
     })?;
     let state = store.data_mut();
     state.failed_host_fn = None;
+    state.deadline = None;
     state.memory.reset();
     let handle = state
         .memory
@@ -851,6 +893,16 @@ fn surface(state: &mut PluginState, err: wasmtime::Error) -> wasmtime::Error {
         (None, Some(deadline)) => ExtismError::Timeout {
             timeout: deadline.timeout(),
         },
+        #[cfg(feature = "http")]
+        (None, None) => match err.downcast_ref::<super::HttpError>() {
+            Some(super::HttpError::TooLarge { limit, .. }) => ExtismError::Limit {
+                limit: super::Limit::HttpResponse,
+                requested: limit.saturating_add(1),
+                max: *limit,
+            },
+            _ => return err,
+        },
+        #[cfg(not(feature = "http"))]
         (None, None) => return err,
     };
     err.context(top)
@@ -860,6 +912,7 @@ fn surface(state: &mut PluginState, err: wasmtime::Error) -> wasmtime::Error {
 /// the executor, as an engine with yields does).
 fn set_deadline(store: &mut Store<PluginState>, timeout: Duration) {
     let deadline = Instant::now() + timeout;
+    store.data_mut().deadline = Some(deadline);
     store.epoch_deadline_callback(move |_| {
         if Instant::now() >= deadline {
             return Err(ExtismError::Timeout { timeout }.into());

@@ -1,5 +1,5 @@
-//! The host services of `extism:host/env`: config, vars, logs, and HTTP (refused until
-//! this host makes HTTP requests). Each takes its key or message from a block the plugin
+//! The host services of `extism:host/env`: config, vars, logs, and HTTP (in `http.rs`
+//! with the `http` feature; refused without it). Each takes its key or message from a block the plugin
 //! passes, and frees it, as Extism's host does.
 
 use tracing::Level;
@@ -128,11 +128,13 @@ fn log(mut cx: Cx<'_>, level: Level, function: &'static str, message: u64) -> wa
 }
 
 /// The part of an Extism HTTP request this host reads before refusing it.
+#[cfg(not(feature = "http"))]
 #[derive(serde::Deserialize)]
 struct HttpRequest {
     url: String,
 }
 
+#[cfg(not(feature = "http"))]
 fn http_request(mut cx: Cx<'_>, request: u64, body: u64) -> wasmtime::Result<u64> {
     let state = cx.data_mut();
     let text = text(state, "http_request", "HTTP request", request)?;
@@ -172,9 +174,14 @@ pub(crate) fn add_to_linker(linker: &mut Linker<PluginState>) -> wasmtime::Resul
     linker.func_wrap(ENV, "log_error", |cx: Cx<'_>, m: u64| {
         log(cx, Level::ERROR, "log_error", m)
     })?;
-    linker.func_wrap(ENV, "http_request", http_request)?;
-    // No request was made: no status, no headers (Extism's answers before a request).
-    linker.func_wrap(ENV, "http_status_code", |_: Cx<'_>| 0i32)?;
-    linker.func_wrap(ENV, "http_headers", |_: Cx<'_>| 0u64)?;
+    #[cfg(feature = "http")]
+    super::http::add_to_linker(linker)?;
+    #[cfg(not(feature = "http"))]
+    {
+        linker.func_wrap(ENV, "http_request", http_request)?;
+        // No request was made: no status, no headers (Extism's answers before a request).
+        linker.func_wrap(ENV, "http_status_code", |_: Cx<'_>| 0i32)?;
+        linker.func_wrap(ENV, "http_headers", |_: Cx<'_>| 0u64)?;
+    }
     Ok(())
 }

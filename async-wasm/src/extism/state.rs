@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::error::{ExtismError, Limit};
 use super::memory::{AllocError, ExtismMemory};
@@ -19,6 +19,12 @@ pub(crate) struct Shared {
     pub timeout: Option<Duration>,
     #[cfg(feature = "wasi")]
     pub wasi: Option<super::wasi::WasiOptions>,
+    /// `allowed_hosts` and `max_http_response_bytes`.
+    #[cfg(feature = "http")]
+    pub http: crate::http_client::HttpPolicy,
+    /// Keep each response's headers for `http_headers`.
+    #[cfg(feature = "http")]
+    pub http_response_headers: bool,
 }
 
 /// The data of a plugin's store.
@@ -31,6 +37,11 @@ pub(crate) struct PluginState {
     linear_bytes: u64,
     /// The user host function whose own error is ending the current call.
     pub failed_host_fn: Option<Arc<str>>,
+    /// When the current call's `timeout_ms` runs out, if the manifest sets one.
+    pub deadline: Option<Instant>,
+    /// The last HTTP response's status and headers.
+    #[cfg(feature = "http")]
+    pub http: super::http::HttpState,
     #[cfg(feature = "wasi")]
     pub wasi: Option<wasmtime_wasi::p1::WasiP1Ctx>,
 }
@@ -45,6 +56,9 @@ impl PluginState {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             linear_bytes: 0,
             failed_host_fn: None,
+            deadline: None,
+            #[cfg(feature = "http")]
+            http: super::http::HttpState::new(shared.http_response_headers),
             #[cfg(feature = "wasi")]
             wasi: shared.wasi.as_ref().map(|options| options.context()),
             shared,

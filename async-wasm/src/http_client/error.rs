@@ -14,6 +14,40 @@ use std::time::Duration;
 ///
 /// The variants carry what a host needs to decide (the URL refused, the limit exceeded,
 /// the timeout reached); new variants may come, so match with a wildcard arm.
+///
+/// # Example
+///
+/// A plugin asks for a host its manifest does not allow:
+///
+/// ```
+/// use async_wasm::AsyncEngine;
+/// use async_wasm::extism::{CompiledPlugin, HttpError, Manifest};
+///
+/// let wat = r#"(module
+///     (import "extism:host/env" "alloc" (func $alloc (param i64) (result i64)))
+///     (import "extism:host/env" "store_u8" (func $store (param i64 i32)))
+///     (import "extism:host/env" "http_request" (func $http (param i64 i64) (result i64)))
+///     (memory 1)
+///     (data (i32.const 0) "{\"url\":\"http://example.com/\"}")
+///     (func (export "fetch") (result i32) (local $req i64) (local $i i32)
+///         (local.set $req (call $alloc (i64.const 29)))
+///         (loop $copy
+///             (call $store (i64.add (local.get $req) (i64.extend_i32_u (local.get $i)))
+///                 (i32.load8_u (local.get $i)))
+///             (local.set $i (i32.add (local.get $i) (i32.const 1)))
+///             (br_if $copy (i32.lt_u (local.get $i) (i32.const 29))))
+///         (drop (call $http (local.get $req) (i64.const 0)))
+///         (i32.const 0)))"#;
+/// // No `allowed_hosts`: every request is refused, before anything is sent.
+/// let manifest = Manifest::new([wat.as_bytes()]);
+/// let plugin = CompiledPlugin::builder(manifest).build(&AsyncEngine::builder().build()?)?;
+/// let err = futures::executor::block_on(plugin.call::<_, Vec<u8>>("fetch", "")).unwrap_err();
+/// match err.downcast_ref::<HttpError>() {
+///     Some(HttpError::NotAllowed { url }) => assert_eq!(url, "http://example.com/"),
+///     other => panic!("{other:?}"),
+/// }
+/// # wasmtime::Result::<()>::Ok(())
+/// ```
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum HttpError {

@@ -22,7 +22,7 @@
 //!
 //! # What matches Extism, and what does not
 //!
-//! - Allowed hosts: as Extism, see [`AllowedHosts`]; no `allowed_hosts` refuses every
+//! - Allowed hosts: as Extism, see [`AllowedHosts`](policy::AllowedHosts); no `allowed_hosts` refuses every
 //!   request. The URL is parsed by the `url` crate, as Extism's is, so that the host
 //!   matched is the host connected to.
 //! - The request: the method uppercased and one of HTTP/1.1's (Extism's client refuses
@@ -60,11 +60,6 @@
 //! [`request()`] must run on a tokio runtime with I/O and time enabled (its sockets and timer
 //! are tokio's); on no runtime at all it fails with [`HttpError::NoRuntime`].
 
-#![allow(
-    dead_code,
-    reason = "its caller, the Extism host, is merged separately"
-)]
-
 mod connection;
 mod error;
 mod policy;
@@ -85,15 +80,7 @@ use url::Url;
 
 use connection::Connection;
 pub use error::HttpError;
-#[allow(
-    unused_imports,
-    reason = "the Extism host's API, used once it is merged"
-)]
-pub(crate) use policy::{AllowedHosts, HttpPolicy};
-#[allow(
-    unused_imports,
-    reason = "the Extism host's API, used once it is merged"
-)]
+pub(crate) use policy::HttpPolicy;
 pub(crate) use request::{Request, parse_request};
 pub(crate) use response::Response;
 

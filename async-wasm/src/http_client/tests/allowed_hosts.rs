@@ -2,7 +2,7 @@
 
 use url::Url;
 
-use super::super::AllowedHosts;
+use super::super::policy::AllowedHosts;
 use super::server::{Server, reply};
 use super::*;
 
