@@ -163,12 +163,16 @@ impl Variant for ExtismPooled {
 /// `host_echo` pending once before it answers.
 struct OursFresh {
     compiled: async_wasm::extism::CompiledPlugin,
+    /// What the engine adds to the pooling allocator's defaults, for the variant's name.
+    tuning: &'static str,
 }
 
 impl Variant for OursFresh {
     fn name(&self) -> String {
-        "async-wasm: CompiledPlugin::call (fresh instance, pooling), host call pending once"
-            .to_string()
+        format!(
+            "async-wasm: CompiledPlugin::call (fresh instance, pooling{}), host call pending once",
+            self.tuning
+        )
     }
 
     fn request(&mut self) {
@@ -265,6 +269,15 @@ fn micro_groups() -> Vec<Group> {
             }),
             Box::new(OursFresh {
                 compiled: ours::compile(&engine, plugins::RUST, Wait::PendingOnce),
+                tuning: "",
+            }),
+            Box::new(OursFresh {
+                compiled: ours::compile(
+                    &ours::engine_pagemap_scan(100),
+                    plugins::RUST,
+                    Wait::PendingOnce,
+                ),
+                tuning: ", pagemap_scan, 2 MiB kept resident",
             }),
         ],
     });
