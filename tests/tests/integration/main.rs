@@ -21,6 +21,7 @@ mod executors;
 mod extism;
 mod extism_conformance;
 mod extism_fixtures;
+mod extism_fuzz;
 mod extism_guests;
 mod extism_hostile;
 mod extism_http;
