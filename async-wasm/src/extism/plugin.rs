@@ -879,11 +879,14 @@ async fn run<I: ToExtism, O: FromExtism>(
 }
 
 /// Puts what happened on top of a failed call's error, above wasmtime's backtrace (which
-/// stays in the chain): the failed host function's name, the [`ExtismError`], or a
-/// timeout for the engine's [`DeadlineExceeded`].
+/// stays in the chain, so `downcast_ref` still finds every error in it), so that the first
+/// line a server logs says it: the [`ExtismError`], a timeout for the engine's
+/// [`DeadlineExceeded`], the failed host function's name with its error's text, an HTTP
+/// error, or else the root cause's text (a trap's, say).
 fn surface(state: &mut PluginState, err: wasmtime::Error) -> wasmtime::Error {
     if let Some(function) = state.failed_host_fn.take() {
-        return err.context(format!("host function `{function}` failed"));
+        let reason = err.root_cause().to_string();
+        return err.context(format!("host function `{function}` failed: {reason}"));
     }
     let top = match (
         err.downcast_ref::<ExtismError>(),
@@ -893,17 +896,27 @@ fn surface(state: &mut PluginState, err: wasmtime::Error) -> wasmtime::Error {
         (None, Some(deadline)) => ExtismError::Timeout {
             timeout: deadline.timeout(),
         },
-        #[cfg(feature = "http")]
-        (None, None) => match err.downcast_ref::<super::HttpError>() {
-            Some(super::HttpError::TooLarge { limit, .. }) => ExtismError::Limit {
-                limit: super::Limit::HttpResponse,
-                requested: limit.saturating_add(1),
-                max: *limit,
-            },
-            _ => return err,
-        },
-        #[cfg(not(feature = "http"))]
-        (None, None) => return err,
+        (None, None) => {
+            #[cfg(feature = "http")]
+            match err.downcast_ref::<super::HttpError>() {
+                Some(super::HttpError::TooLarge { limit, .. }) => {
+                    let limit = *limit;
+                    return err.context(ExtismError::Limit {
+                        limit: super::Limit::HttpResponse,
+                        requested: limit.saturating_add(1),
+                        max: limit,
+                    });
+                }
+                Some(http) => {
+                    let text = http.to_string();
+                    return err.context(text);
+                }
+                None => {}
+            }
+            // A trap, a WASI error: the root cause says what happened.
+            let text = err.root_cause().to_string();
+            return err.context(text);
+        }
     };
     err.context(top)
 }

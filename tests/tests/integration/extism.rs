@@ -91,6 +91,8 @@ pub fn basic() -> String {
         (call $error_set (call $bytes (i32.const 0) (i32.const 17)))
         (i32.const 3))
     (func (export "fail_code_only") (result i32) (i32.const 7))
+    ;; What a Rust PDK plugin's panic ends in.
+    (func (export "trap") (result i32) unreachable)
     (func (export "fail_message_only") (result i32)
         (call $error_set (call $bytes (i32.const 0) (i32.const 17)))
         (i32.const 0))
@@ -209,6 +211,17 @@ fn plugin_errors_carry_message_and_code() {
                 message: None,
                 code: 7
             }
+        );
+        // A trap: typed as wasmtime's, and the first line says so (not the backtrace's).
+        let err = plugin.call::<_, String>("trap", "").await.unwrap_err();
+        assert_eq!(
+            err.downcast_ref::<wasmtime::Trap>(),
+            Some(&wasmtime::Trap::UnreachableCodeReached),
+            "{err:?}"
+        );
+        assert_eq!(
+            err.to_string(),
+            "wasm trap: wasm `unreachable` instruction executed"
         );
         // A message fails the call even with code 0, as in Extism.
         let err = plugin
@@ -339,7 +352,10 @@ async fn host_functions_of_every_shape() {
     // A host function's error ends the call with that error, which downcasts.
     let err = plugin.call::<_, String>("broken", "x").await.unwrap_err();
     assert!(err.downcast_ref::<Unavailable>().is_some(), "{err:?}");
-    assert_eq!(err.to_string(), "host function `broken` failed");
+    assert_eq!(
+        err.to_string(),
+        "host function `broken` failed: the store is unavailable"
+    );
     // Bad JSON for a Json parameter: a typed error naming the function and parameter.
     let err = plugin
         .call::<_, String>("lookup", "not json")

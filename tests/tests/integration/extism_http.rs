@@ -48,6 +48,12 @@ fn http_allowed_refused_and_too_large() {
                 Some(HttpError::NotAllowed { url: refused }) => assert_eq!(*refused, url),
                 _ => panic!("{file}: {err:?}"),
             }
+            // What a server logs with `{}` says it, not wasmtime's backtrace.
+            assert_eq!(
+                err.to_string(),
+                format!("HTTP request to {url} is not allowed"),
+                "{file}"
+            );
 
             // No allowed hosts at all: every request is refused.
             let bare = Manifest::new([plugin_path(file)]);
