@@ -665,13 +665,16 @@ impl Plugin {
         input: I,
     ) -> wasmtime::Result<O> {
         if self.stale {
-            let vars = std::mem::take(&mut self.store.data_mut().vars);
-            let id = self.store.data().id;
-            let (mut store, instance) = self.compiled.instantiate_with(vars).await?;
-            store.data_mut().id = id;
-            self.store = store;
-            self.instance = instance;
+            // The old instance goes before the fresh one is made: on an engine at its bound
+            // of instances, the fresh one needs the old one's slot. The vars and id move to
+            // the new store first, so that a failed or cancelled instantiation keeps them
+            // (and leaves the plugin stale, to try again at the next call).
+            let old = self.store.data_mut();
+            let mut state = self.compiled.new_state(std::mem::take(&mut old.vars));
+            state.id = old.id;
+            self.store = self.compiled.inner.engine.store(state);
             self.exports.clear();
+            self.instance = self.compiled.instantiate_in(&mut self.store).await?;
             self.stale = false;
         }
         if self.compiled.inner.shared.timeout.is_none() {

@@ -663,3 +663,36 @@ fn logs_and_http() {
         assert_eq!(plugin.call::<_, String>("log", "").await.unwrap(), "");
     });
 }
+
+/// A long-lived plugin whose call failed gets its fresh instance in the slot of the old
+/// one, with its vars: on an engine with one instance slot, the next call succeeds. Fails
+/// when the fresh instance is made while the old one still holds the slot (every later
+/// call then fails at the pool's bound, and the vars are lost at the first).
+#[test]
+fn a_failed_call_recovers_on_an_engine_with_one_slot() {
+    let engine = AsyncEngine::builder().max_stores(1).build().unwrap();
+    let plugin = PluginBuilder::new(basic_manifest())
+        .host_fn("shout", |text: String| async move {
+            match text.as_str() {
+                "fail" => Err(std::io::Error::other("refused")),
+                _ => Ok(text.to_uppercase()),
+            }
+        })
+        .build(&engine)
+        .unwrap();
+    futures::executor::block_on(async {
+        let mut session = plugin.instantiate().await.unwrap();
+        assert_eq!(session.call::<_, u64>("vars", "").await.unwrap(), 1);
+        let err = session
+            .call::<_, String>("shout", "fail")
+            .await
+            .unwrap_err();
+        assert!(err.downcast_ref::<std::io::Error>().is_some(), "{err:?}");
+        assert_eq!(session.var("n"), Some(&1u64.to_le_bytes()[..]));
+        assert_eq!(session.call::<_, u64>("vars", "").await.unwrap(), 2);
+        assert_eq!(
+            session.call::<_, String>("shout", "ok").await.unwrap(),
+            "OK"
+        );
+    });
+}
