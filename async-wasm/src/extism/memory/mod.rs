@@ -254,9 +254,14 @@ impl ExtismMemory {
 
     pub(crate) fn load_u64(&mut self, addr: u64) -> Result<u64, Violation> {
         let at = self.index(addr, 8)?;
+        Ok(self.u64_at(at))
+    }
+
+    /// The little-endian `u64` at index `at` of `bytes`, which a check has found in a block.
+    fn u64_at(&self, at: usize) -> u64 {
         let mut word = [0; 8];
         word.copy_from_slice(&self.bytes[at..at + 8]);
-        Ok(u64::from_le_bytes(word))
+        u64::from_le_bytes(word)
     }
 
     pub(crate) fn store_u8(&mut self, addr: u64, value: u8) -> Result<(), Violation> {
@@ -331,9 +336,7 @@ impl ExtismMemory {
 
     pub(crate) fn input_load_u64(&mut self, offset: u64) -> Result<u64, Violation> {
         let at = self.input_index(offset, 8)?;
-        let mut word = [0; 8];
-        word.copy_from_slice(&self.bytes[at..at + 8]);
-        Ok(u64::from_le_bytes(word))
+        Ok(self.u64_at(at))
     }
 
     /// `output_set(addr, len)`: the range must lie in one active block (or be empty).
