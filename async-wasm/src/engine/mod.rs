@@ -78,7 +78,7 @@ pub struct AsyncEngine {
 impl AsyncEngine {
     /// Whether stores of this engine get epoch ticks (the engine was built with a
     /// `timeout` or `yield_every`), at which a deadline of the caller's can be checked.
-    #[cfg_attr(not(feature = "extism"), allow(dead_code))]
+    #[cfg(feature = "extism")]
     pub(crate) fn has_epoch_ticks(&self) -> bool {
         self.policy.is_some()
     }
