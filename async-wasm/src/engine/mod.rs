@@ -83,6 +83,12 @@ impl AsyncEngine {
         self.policy.is_some()
     }
 
+    /// The [`timeout`](AsyncEngineBuilder::timeout) this engine gives its stores.
+    #[cfg(feature = "extism")]
+    pub(crate) fn timeout(&self) -> Option<std::time::Duration> {
+        self.policy.as_ref().and_then(|policy| policy.timeout)
+    }
+
     /// Starts building an engine.
     ///
     /// # Example

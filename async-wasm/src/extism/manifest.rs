@@ -18,7 +18,7 @@ use serde::Deserialize;
 /// | `memory.max_var_bytes` | supported; default 1 MiB, 0 disables vars |
 /// | `memory.max_http_response_bytes` | supported with the feature `http`; default 50 MiB |
 /// | `allowed_hosts` | supported with the feature `http` (glob patterns, as Extism); none: every request refused |
-/// | `timeout_ms` | supported: per call, checked at the engine's epoch ticks (an engine without them refuses it) |
+/// | `timeout_ms` | supported: per call, checked at the engine's epoch ticks (an engine without them refuses it); the engine's own `timeout`, when shorter, still bounds the call |
 /// | `wasm` from a URL, several modules | refused by [`PluginBuilder::build`](super::PluginBuilder::build): no fetching at build time, no module linking |
 /// | `allowed_paths` | refused when not empty: plugins get no filesystem |
 ///

@@ -849,7 +849,7 @@ async fn run<I: ToExtism, O: FromExtism>(
         }
     };
     if let Some(timeout) = compiled.shared.timeout {
-        set_deadline(store, timeout);
+        set_deadline(store, timeout, compiled.engine.timeout());
     }
     let result = match func {
         Export::Code(typed) => typed.call_async(&mut *store, ()).await,
@@ -912,13 +912,20 @@ fn surface(state: &mut PluginState, err: wasmtime::Error) -> wasmtime::Error {
 }
 
 /// Gives this call `timeout` from now, checked at every epoch tick (which also yields to
-/// the executor, as an engine with yields does).
-fn set_deadline(store: &mut Store<PluginState>, timeout: Duration) {
-    let deadline = Instant::now() + timeout;
+/// the executor, as an engine with yields does). The callback replaces the engine's on the
+/// store, so the engine's own timeout, when shorter, is enforced here too: a manifest's
+/// `timeout_ms` never lets a call run past the engine's bound.
+fn set_deadline(store: &mut Store<PluginState>, timeout: Duration, engine: Option<Duration>) {
+    let engine = engine.filter(|&engine| engine < timeout);
+    let deadline = Instant::now() + engine.unwrap_or(timeout);
     store.data_mut().deadline = Some(deadline);
     store.epoch_deadline_callback(move |_| {
         if Instant::now() >= deadline {
-            return Err(ExtismError::Timeout { timeout }.into());
+            return Err(match engine {
+                // Typed as the engine's timeout is elsewhere; `surface` adds ours on top.
+                Some(engine) => DeadlineExceeded::new(engine).into(),
+                None => ExtismError::Timeout { timeout }.into(),
+            });
         }
         Ok(UpdateDeadline::Yield(1))
     });
