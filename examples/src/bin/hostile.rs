@@ -62,6 +62,11 @@ const ATTACKS: &[Attack] = &[
         bound_mib: 96,
     },
     Attack {
+        name: "extism-tiny-blocks",
+        what: "an Extism plugin allocating 1-byte blocks forever (memory.max_pages 1024)",
+        bound_mib: 96,
+    },
+    Attack {
         name: "extism-pdk-hostile",
         what: "the Rust PDK plugin's alloc_huge, load_bad, output_bad and var_huge",
         bound_mib: 64,
@@ -155,7 +160,8 @@ async fn run(name: &str) -> wasmtime::Result<(u64, String)> {
         "reentrant-stackpool" => reentrant(&mut measure, Allocation::StackPool).await?,
         "deep-json" => deep_json(&mut measure).await?,
         "spin" => spin(&mut measure).await?,
-        "extism-alloc-loop" => extism_alloc_loop(&mut measure).await?,
+        "extism-alloc-loop" => extism_alloc_loop(&mut measure, 65536).await?,
+        "extism-tiny-blocks" => extism_alloc_loop(&mut measure, 1).await?,
         "extism-pdk-hostile" => extism_pdk_hostile(&mut measure).await?,
         other => wasmtime::bail!("no attack named {other}"),
     };
@@ -413,7 +419,8 @@ async fn spin(measure: &mut Measure) -> wasmtime::Result<String> {
     Ok("DeadlineExceeded after 100 ms; next request ok".into())
 }
 
-async fn extism_alloc_loop(measure: &mut Measure) -> wasmtime::Result<String> {
+/// A plugin allocating blocks of `block` bytes until it is refused.
+async fn extism_alloc_loop(measure: &mut Measure, block: u64) -> wasmtime::Result<String> {
     let engine = AsyncEngine::builder().max_stores(4).build()?;
     let wat = r#"(module
         (import "extism:host/env" "alloc" (func $alloc (param i64) (result i64)))
@@ -421,15 +428,17 @@ async fn extism_alloc_loop(measure: &mut Measure) -> wasmtime::Result<String> {
         (import "extism:host/env" "output_set" (func $output_set (param i64 i64)))
         (func (export "attack") (result i32) (local $block i64)
             (loop $more
-                (local.set $block (call $alloc (i64.const 65536)))
+                (local.set $block (call $alloc (i64.const BLOCK)))
                 ;; touch the last byte, so the host's pages are real
-                (call $store (i64.add (local.get $block) (i64.const 65535)) (i32.const 1))
+                (call $store (i64.add (local.get $block) (i64.const LAST)) (i32.const 1))
                 (br $more))
             (i32.const 0))
         (func (export "fine") (result i32)
             (call $output_set (call $alloc (i64.const 2)) (i64.const 2))
-            (i32.const 0)))"#;
-    let plugin = CompiledPlugin::builder(Manifest::new([wat.as_bytes()])).build(&engine)?;
+            (i32.const 0)))"#
+        .replace("BLOCK", &block.to_string())
+        .replace("LAST", &(block - 1).to_string());
+    let plugin = CompiledPlugin::builder(Manifest::new([wat.into_bytes()])).build(&engine)?;
     measure.attack_starts();
     let err = plugin
         .call::<_, Vec<u8>>("attack", "")
