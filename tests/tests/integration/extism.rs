@@ -512,70 +512,51 @@ fn timeout_ms_stops_a_spinning_plugin() {
     });
 }
 
-/// A manifest's `timeout_ms` longer than the engine's timeout does not extend it: the
-/// engine's bound holds, and its error is the engine's. Fails when the manifest's deadline
-/// replaces the engine's (the call then spins for the manifest's 5 s).
-#[test]
-fn a_longer_timeout_ms_does_not_extend_the_engines_timeout() {
-    let engine = AsyncEngine::builder()
-        .timeout(Duration::from_millis(30))
-        .build()
-        .unwrap();
-    let plugin = compiled(
-        &engine,
-        basic_manifest().with_timeout(Duration::from_secs(5)),
-    );
-    futures::executor::block_on(async {
-        let err = plugin.call::<_, String>("spin", "").await.unwrap_err();
-        assert_eq!(
-            extism_error(&err),
-            &ExtismError::Timeout {
-                timeout: Duration::from_millis(30)
-            }
-        );
-        let deadline = err.downcast_ref::<async_wasm::DeadlineExceeded>();
-        assert_eq!(
-            deadline.map(|d| d.timeout()),
-            Some(Duration::from_millis(30))
-        );
-        let mut session = plugin.instantiate().await.unwrap();
-        let err = session.call::<_, String>("spin", "").await.unwrap_err();
-        assert_eq!(
-            extism_error(&err),
-            &ExtismError::Timeout {
-                timeout: Duration::from_millis(30)
-            }
-        );
-        assert_eq!(
-            session.call::<_, String>("echo", "next").await.unwrap(),
-            "next"
-        );
-    });
-}
-
+/// The engine's timeout bounds each call and is typed (the engine's `DeadlineExceeded`
+/// under `ExtismError::Timeout`), also when the manifest's `timeout_ms` is longer. Fails
+/// with the longer `timeout_ms` when the manifest's deadline replaces the engine's (the
+/// call then spins for the manifest's 5 s).
 #[test]
 fn the_engines_timeout_is_per_call_and_typed() {
     let engine = AsyncEngine::builder()
         .timeout(Duration::from_millis(30))
         .build()
         .unwrap();
-    let plugin = compiled(&engine, basic_manifest());
-    futures::executor::block_on(async {
-        let mut session = plugin.instantiate().await.unwrap();
-        let err = session.call::<_, String>("spin", "").await.unwrap_err();
-        assert_eq!(
-            extism_error(&err),
-            &ExtismError::Timeout {
-                timeout: Duration::from_millis(30)
-            }
-        );
-        // Each call of a long-lived plugin gets the engine's whole timeout again.
-        std::thread::sleep(Duration::from_millis(40));
-        assert_eq!(
-            session.call::<_, String>("echo", "next").await.unwrap(),
-            "next"
-        );
-    });
+    for manifest in [
+        basic_manifest(),
+        basic_manifest().with_timeout(Duration::from_secs(5)),
+    ] {
+        let plugin = compiled(&engine, manifest);
+        futures::executor::block_on(async {
+            let err = plugin.call::<_, String>("spin", "").await.unwrap_err();
+            assert_eq!(
+                extism_error(&err),
+                &ExtismError::Timeout {
+                    timeout: Duration::from_millis(30)
+                }
+            );
+            let deadline = err.downcast_ref::<async_wasm::DeadlineExceeded>();
+            assert_eq!(
+                deadline.map(|d| d.timeout()),
+                Some(Duration::from_millis(30))
+            );
+
+            let mut session = plugin.instantiate().await.unwrap();
+            let err = session.call::<_, String>("spin", "").await.unwrap_err();
+            assert_eq!(
+                extism_error(&err),
+                &ExtismError::Timeout {
+                    timeout: Duration::from_millis(30)
+                }
+            );
+            // Each call of a long-lived plugin gets the engine's whole timeout again.
+            std::thread::sleep(Duration::from_millis(40));
+            assert_eq!(
+                session.call::<_, String>("echo", "next").await.unwrap(),
+                "next"
+            );
+        });
+    }
 }
 
 /// The shapes a server needs: a compiled plugin shared across tasks and threads, and a
