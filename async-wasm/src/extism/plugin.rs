@@ -10,7 +10,7 @@ use wasmtime::{
 };
 
 use super::convert::{FromExtism, ToExtism};
-use super::error::{DataSite, ExtismError};
+use super::error::{DataSite, ExtismError, Limit};
 use super::host_fn::private::{Erase, EraseLocal, Erased};
 use super::host_fn::{HostContext, HostFn, HostFnError, LocalHostFn};
 use super::manifest::Manifest;
@@ -351,6 +351,10 @@ fn link_host_fn(
             Box::new(async move {
                 let state = caller.data();
                 let mut args = Vec::with_capacity(params.len());
+                // The copies of one call together stay within the plugin's memory bound:
+                // the same large block passed as every parameter would otherwise cost the
+                // host that block's size once per parameter.
+                let mut copied = 0u64;
                 for param in params {
                     // The wasm type is i64 by construction; a handle is its bits.
                     let handle = param.unwrap_i64() as u64;
@@ -358,6 +362,16 @@ fn link_host_fn(
                         .memory
                         .block(handle)
                         .map_err(|v| ExtismError::kernel(&function, v))?;
+                    copied += bytes.len() as u64;
+                    let max = state.shared.max_memory_bytes;
+                    if copied > max {
+                        return Err(ExtismError::Limit {
+                            limit: Limit::Memory,
+                            requested: copied,
+                            max,
+                        }
+                        .into());
+                    }
                     args.push(bytes.to_vec());
                 }
                 let cx = HostContext::new(state.id, Arc::clone(&state.shared.config));
