@@ -20,9 +20,9 @@ const SPLIT: u64 = 128;
 const KEEP_AFTER_RESET: usize = 64 << 10;
 
 /// What the host's bookkeeping of one block costs, charged against the bound with the
-/// block's bytes: its entries in `blocks` and, while it is free, in `free` (measured at 67
-/// and 85 bytes a block). Without it a plugin allocating one-byte blocks made the host
-/// hold some 70 times its memory bound in entries.
+/// block's bytes: its entries in `blocks` and, while it is free, in `free` (67 and 85 bytes
+/// a block, measured), so that a plugin allocating one-byte blocks cannot make the host
+/// hold many times its memory bound in entries.
 pub(crate) const BLOCK_COST: u64 = 96;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
