@@ -300,8 +300,12 @@ impl PluginBuilder {
         let memory = &self.manifest.memory;
         let shared = Shared {
             config: Arc::new(self.manifest.config.clone()),
-            max_memory_bytes: u64::from(memory.max_pages.unwrap_or(Manifest::DEFAULT_MAX_PAGES))
-                * 65536,
+            max_memory_bytes: u64::from(
+                memory
+                    .max_pages
+                    .unwrap_or(Manifest::DEFAULT_MAX_PAGES)
+                    .min(Manifest::MAX_PAGES),
+            ) * 65536,
             max_var_bytes: memory
                 .max_var_bytes
                 .unwrap_or(Manifest::DEFAULT_MAX_VAR_BYTES),

@@ -395,3 +395,41 @@ fn one_block_passed_as_every_parameter_is_copied_within_the_bound() {
         assert_eq!(both, 800_000);
     });
 }
+
+/// A manifest's `max_pages` past what a wasm32 memory can have (65,536 pages) bounds
+/// memory at 4 GiB: under `max_pages = u32::MAX`, a plugin's `alloc` of 64 TiB fails with
+/// `ExtismError::Limit`, and the next call works. Fails without the clamp: the host's
+/// allocation for the block fails and aborts the process.
+#[test]
+fn max_pages_past_a_wasm32_memory_bounds_memory_at_4_gib() {
+    let wat = plugin(
+        "",
+        "",
+        r#"
+    (func (export "alloc_64_tib") (result i32)
+        (drop (call $alloc (i64.const 0x400000000000))) (i32.const 0))"#,
+    );
+    let engine = AsyncEngine::builder().max_stores(4).build().unwrap();
+    let plugin = PluginBuilder::new(Manifest::new([wat.into_bytes()]).with_memory_max(u32::MAX))
+        .build(&engine)
+        .unwrap();
+    futures::executor::block_on(async {
+        let err = plugin
+            .call::<_, Vec<u8>>("alloc_64_tib", "")
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(
+                err.downcast_ref::<ExtismError>(),
+                Some(ExtismError::Limit {
+                    limit: Limit::Memory,
+                    max: 0x1_0000_0000,
+                    ..
+                })
+            ),
+            "{err:?}"
+        );
+        let out: String = plugin.call("echo", "next").await.unwrap();
+        assert_eq!(out, "next");
+    });
+}

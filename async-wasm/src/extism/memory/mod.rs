@@ -148,12 +148,21 @@ impl ExtismMemory {
         let len = self.len();
         // The new block's bookkeeping counts as in use.
         let in_use = self.charged() + BLOCK_COST;
+        let refused = AllocError {
+            requested: n,
+            in_use,
+            max: self.max_bytes,
+        };
         if n > self.max_bytes.saturating_sub(in_use) {
-            return Err(AllocError {
-                requested: n,
-                in_use,
-                max: self.max_bytes,
-            });
+            return Err(refused);
+        }
+        // Within the bound, the host may still be unable to get the memory: an error for
+        // the call, where `resize` would abort the process.
+        let Ok(n_usize) = usize::try_from(n) else {
+            return Err(refused);
+        };
+        if self.bytes.try_reserve(n_usize).is_err() {
+            return Err(refused);
         }
         let start = BASE + len;
         self.bytes.resize((len + n) as usize, 0);
@@ -362,7 +371,8 @@ impl ExtismMemory {
     }
 }
 
-/// Extism memory is full: `requested` more bytes would pass `max`.
+/// Extism memory is full: `requested` more bytes would pass `max` (or, within it, the host
+/// could not allocate them).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct AllocError {
     pub requested: u64,

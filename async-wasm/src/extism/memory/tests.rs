@@ -77,6 +77,22 @@ fn alloc_is_bounded() {
     assert_eq!(m.max_bytes(), 1000);
 }
 
+/// A block within the bound that the host cannot allocate is refused, not an abort. Fails
+/// when the arena grows with `resize` alone (the test process aborts).
+#[test]
+fn a_block_the_host_cannot_allocate_is_refused() {
+    let mut m = ExtismMemory::new(1 << 62);
+    assert_eq!(
+        m.alloc(1 << 61),
+        Err(AllocError {
+            requested: 1 << 61,
+            in_use: BLOCK_COST,
+            max: 1 << 62
+        })
+    );
+    assert!(m.alloc(8).is_ok(), "the arena goes on");
+}
+
 /// A plugin allocating one-byte blocks until refused: the host's entries for them stay
 /// within the bound too. Fails without the blocks' bookkeeping charged (a million blocks,
 /// 32 MiB of entries at the least, for a 1 MiB bound).
