@@ -25,14 +25,24 @@ pub struct Group {
 
 /// The CPU time this thread has used (not time waiting for a core, nor other threads').
 pub fn thread_cpu_time() -> Duration {
+    cpu_time(libc::CLOCK_THREAD_CPUTIME_ID, "CLOCK_THREAD_CPUTIME_ID")
+}
+
+/// The CPU time of every thread of this process.
+pub fn process_cpu_time() -> Duration {
+    cpu_time(libc::CLOCK_PROCESS_CPUTIME_ID, "CLOCK_PROCESS_CPUTIME_ID")
+}
+
+/// The time of CPU-time clock `clock` (named `name` in the panic should it fail).
+fn cpu_time(clock: libc::clockid_t, name: &str) -> Duration {
     let mut now = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,
     };
-    // SAFETY: `now` is a valid, writable timespec and CLOCK_THREAD_CPUTIME_ID exists on
-    // Linux, where this benchmark runs.
-    let ret = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut now) };
-    assert_eq!(ret, 0, "clock_gettime(CLOCK_THREAD_CPUTIME_ID)");
+    // SAFETY: `now` is a valid, writable timespec, and both clocks this is called with
+    // exist on Linux, where this benchmark runs.
+    let ret = unsafe { libc::clock_gettime(clock, &mut now) };
+    assert_eq!(ret, 0, "clock_gettime({name})");
     Duration::new(now.tv_sec as u64, now.tv_nsec as u32)
 }
 
@@ -47,19 +57,6 @@ fn calibrate(variant: &mut dyn Variant, target: Duration) -> usize {
     }
     let per = start.elapsed() / n as u32;
     (target.as_nanos() / per.as_nanos().max(1)).max(1) as usize
-}
-
-/// The CPU time of every thread of this process.
-pub fn process_cpu_time() -> Duration {
-    let mut now = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `now` is a valid, writable timespec and CLOCK_PROCESS_CPUTIME_ID exists on
-    // Linux, where this benchmark runs.
-    let ret = unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut now) };
-    assert_eq!(ret, 0, "clock_gettime(CLOCK_PROCESS_CPUTIME_ID)");
-    Duration::new(now.tv_sec as u64, now.tv_nsec as u32)
 }
 
 /// Per group, per variant, the µs per request of each round.

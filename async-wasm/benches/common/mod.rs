@@ -39,12 +39,6 @@ pub fn criterion() -> Criterion {
         .sample_size(30)
 }
 
-/// An engine with wasmtime's defaults: every store that makes an async call maps a fresh
-/// 2 MiB stack and unmaps it when dropped.
-pub fn default_engine() -> Engine {
-    Engine::default()
-}
-
 /// An engine whose async stacks come from `pool`, as `StackPool`'s users configure it.
 pub fn pooled_engine(pool: &StackPool) -> Engine {
     pool.engine(&Config::new()).expect("a pooled engine")

@@ -5,7 +5,9 @@
 //! wasmtime gives this crate no slot per engine. The registry maps engines to caps, and is
 //! read where a host function is *defined* (the linker or store there knows its engine); the
 //! value found is captured by the closure wasmtime calls, which puts it in a thread-local
-//! for the synchronous part of each call, where [`CallData`](super::CallData) is made.
+//! for the synchronous part of each call, where [`CallData`](super::CallData) is made. While
+//! no engine has a cap of its own, nothing is captured and a call finds the default without
+//! touching the thread-local.
 //!
 //! The registry holds an [`EngineWeak`] per entry, never an address: a dropped engine's
 //! entry no longer upgrades (and is pruned at the next registration), and while the entry

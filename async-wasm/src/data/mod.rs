@@ -55,7 +55,9 @@
 //! it reads as empty whatever it is.
 //!
 //! **The cap.** One call moves at most [`GuestAbi::DEFAULT_MAX_LEN`] (16 MiB) in, all its
-//! data parameters together, and as much out, unless the host sets another cap per function
+//! data parameters together (those read through one [`CallData`], as `#[async_host]`
+//! reads them; each [`GuestAbi::read`] on its own is held to the cap alone), and as much
+//! out, unless the host sets another cap per function
 //! ([`GuestAbi::with_max_len`], `#[async_host(max_len = ..)]`) or per engine
 //! ([`AsyncEngineBuilder::max_data_len`](crate::AsyncEngineBuilder::max_data_len)). Over
 //! it the call fails with [`DataErrorKind::TooLarge`], before the host copies or the guest's
@@ -304,7 +306,8 @@ impl GuestAbi {
     /// so that the future owns its data.
     ///
     /// For a host function with more than one data parameter, or data in and out,
-    /// [`call_data`](GuestAbi::call_data) looks the guest's memory up once for all of them.
+    /// [`call_data`](GuestAbi::call_data) looks the guest's memory up once for all of them,
+    /// and holds them to the cap together: each `read` here is held to it alone.
     ///
     /// # Errors
     ///

@@ -32,6 +32,13 @@ pub struct DeadlineExceeded {
 }
 
 impl DeadlineExceeded {
+    /// The error for a store given `timeout`, where a deadline of the engine's is enforced
+    /// by a callback of the crate's own (an Extism plugin's `timeout_ms`).
+    #[cfg(feature = "extism")]
+    pub(crate) fn new(timeout: Duration) -> DeadlineExceeded {
+        DeadlineExceeded { timeout }
+    }
+
     /// The time the store was given.
     ///
     /// # Example

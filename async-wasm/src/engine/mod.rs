@@ -78,9 +78,15 @@ pub struct AsyncEngine {
 impl AsyncEngine {
     /// Whether stores of this engine get epoch ticks (the engine was built with a
     /// `timeout` or `yield_every`), at which a deadline of the caller's can be checked.
-    #[cfg_attr(not(feature = "extism"), allow(dead_code))]
+    #[cfg(feature = "extism")]
     pub(crate) fn has_epoch_ticks(&self) -> bool {
         self.policy.is_some()
+    }
+
+    /// The [`timeout`](AsyncEngineBuilder::timeout) this engine gives its stores.
+    #[cfg(feature = "extism")]
+    pub(crate) fn timeout(&self) -> Option<std::time::Duration> {
+        self.policy.as_ref().and_then(|policy| policy.timeout)
     }
 
     /// Starts building an engine.

@@ -143,7 +143,8 @@ pub enum Violation {
 #[non_exhaustive]
 pub enum Limit {
     /// Extism memory and the plugin's linear memory together: the manifest's
-    /// `memory.max_pages`, or the default.
+    /// `memory.max_pages`, or the default. The same bound holds the bytes one call of a host
+    /// function copies out of the plugin's blocks, its parameters together.
     Memory,
     /// The plugin's vars, keys and values together: `memory.max_var_bytes` (0 disables
     /// vars).

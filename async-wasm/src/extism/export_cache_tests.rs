@@ -20,12 +20,16 @@ const WAT: &str = r#"(module
     (func (export "trap") (result i32) unreachable)
     (func (export "wrong_type") (param i32)))"#;
 
+fn compiled() -> CompiledPlugin {
+    let engine = AsyncEngine::builder().max_stores(4).build().unwrap();
+    CompiledPlugin::builder(Manifest::new([WAT.as_bytes()]))
+        .build(&engine)
+        .unwrap()
+}
+
 #[test]
 fn exports_found_before_a_failed_call_are_found_again_on_the_fresh_instance() {
-    let engine = AsyncEngine::builder().max_stores(4).build().unwrap();
-    let compiled = CompiledPlugin::builder(Manifest::new([WAT.as_bytes()]))
-        .build(&engine)
-        .unwrap();
+    let compiled = compiled();
     futures::executor::block_on(async {
         let mut plugin = compiled.instantiate().await.unwrap();
         assert_eq!(plugin.call::<_, String>("echo", "a").await.unwrap(), "a");
@@ -57,10 +61,7 @@ fn exports_found_before_a_failed_call_are_found_again_on_the_fresh_instance() {
 
 #[test]
 fn a_missing_or_mistyped_export_is_not_kept() {
-    let engine = AsyncEngine::builder().max_stores(4).build().unwrap();
-    let compiled = CompiledPlugin::builder(Manifest::new([WAT.as_bytes()]))
-        .build(&engine)
-        .unwrap();
+    let compiled = compiled();
     futures::executor::block_on(async {
         let mut plugin = compiled.instantiate().await.unwrap();
         for _ in 0..2 {

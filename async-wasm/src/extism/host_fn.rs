@@ -2,6 +2,7 @@
 //! plugins from `extism:host/user` (or another namespace) with `u64` handles.
 
 use std::collections::BTreeMap;
+use std::convert::identity;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -214,6 +215,28 @@ macro_rules! count {
     ($head:ident $($tail:ident)*) => { 1 + count!($($tail)*) };
 }
 
+/// The [`Erased`] form of a host function: its parameters (`$ty` decoded into `$var`, the
+/// `$index`th) taken from the plugin's blocks, `$call` made with them (and the context,
+/// bound to `$cx`), and its future, wrapped by `$wrap`, encoding the result. One body for
+/// every kind `host_fns!` implements.
+macro_rules! erased {
+    ($name:ident, $cx:ident, [$($ty:ident $var:ident $index:tt),*], $call:expr, $wrap:path) => {{
+        let name: Arc<str> = $name.into();
+        Erased {
+            params: count!($($ty)*),
+            returns: R::HAS_VALUE,
+            call: Arc::new(move |$cx: HostContext, args: Vec<Vec<u8>>| {
+                #[allow(unused_mut, unused_variables)]
+                let mut args = args.into_iter();
+                $(let $var = decode::<$ty>(&name, $index, args.next().unwrap_or_default())?;)*
+                let future = $call;
+                let name = Arc::clone(&name);
+                Ok(Box::pin($wrap(async move { future.await.into_bytes(&name) })) as HostFuture)
+            }),
+        }
+    }};
+}
+
 macro_rules! host_fns {
     ($($ty:ident $var:ident $index:tt),*) => {
         impl<F, Fut, R, $($ty,)*> Erase<(Plain, $($ty,)*)> for F
@@ -224,19 +247,7 @@ macro_rules! host_fns {
             $($ty: FromExtism + 'static,)*
         {
             fn erase(self, name: &str) -> Erased {
-                let name: Arc<str> = name.into();
-                Erased {
-                    params: count!($($ty)*),
-                    returns: R::HAS_VALUE,
-                    call: Arc::new(move |_cx: HostContext, args: Vec<Vec<u8>>| {
-                        #[allow(unused_mut, unused_variables)]
-                        let mut args = args.into_iter();
-                        $(let $var = decode::<$ty>(&name, $index, args.next().unwrap_or_default())?;)*
-                        let future = self($($var),*);
-                        let name = Arc::clone(&name);
-                        Ok(Box::pin(async move { future.await.into_bytes(&name) }) as HostFuture)
-                    }),
-                }
+                erased!(name, _cx, [$($ty $var $index),*], self($($var),*), identity)
             }
         }
         impl<F, Fut, R, $($ty,)*> HostFn<(Plain, $($ty,)*)> for F
@@ -256,19 +267,7 @@ macro_rules! host_fns {
             $($ty: FromExtism + 'static,)*
         {
             fn erase(self, name: &str) -> Erased {
-                let name: Arc<str> = name.into();
-                Erased {
-                    params: count!($($ty)*),
-                    returns: R::HAS_VALUE,
-                    call: Arc::new(move |cx: HostContext, args: Vec<Vec<u8>>| {
-                        #[allow(unused_mut, unused_variables)]
-                        let mut args = args.into_iter();
-                        $(let $var = decode::<$ty>(&name, $index, args.next().unwrap_or_default())?;)*
-                        let future = self(cx, $($var),*);
-                        let name = Arc::clone(&name);
-                        Ok(Box::pin(async move { future.await.into_bytes(&name) }) as HostFuture)
-                    }),
-                }
+                erased!(name, cx, [$($ty $var $index),*], self(cx, $($var),*), identity)
             }
         }
         impl<F, Fut, R, $($ty,)*> HostFn<(WithContext, $($ty,)*)> for F
@@ -288,21 +287,9 @@ macro_rules! host_fns {
             $($ty: FromExtism + 'static,)*
         {
             fn erase_local(self, name: &str) -> Erased {
-                let name: Arc<str> = name.into();
                 // Bound to this thread: calling it elsewhere panics, as `Local` promises.
                 let function = Local::new(self);
-                Erased {
-                    params: count!($($ty)*),
-                    returns: R::HAS_VALUE,
-                    call: Arc::new(move |_cx: HostContext, args: Vec<Vec<u8>>| {
-                        #[allow(unused_mut, unused_variables)]
-                        let mut args = args.into_iter();
-                        $(let $var = decode::<$ty>(&name, $index, args.next().unwrap_or_default())?;)*
-                        let future = (function.get())($($var),*);
-                        let name = Arc::clone(&name);
-                        Ok(Box::pin(LocalFuture::new(async move { future.await.into_bytes(&name) })) as HostFuture)
-                    }),
-                }
+                erased!(name, _cx, [$($ty $var $index),*], (function.get())($($var),*), LocalFuture::new)
             }
         }
         impl<F, Fut, R, $($ty,)*> LocalHostFn<(Plain, $($ty,)*)> for F

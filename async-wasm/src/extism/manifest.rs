@@ -18,7 +18,7 @@ use serde::Deserialize;
 /// | `memory.max_var_bytes` | supported; default 1 MiB, 0 disables vars |
 /// | `memory.max_http_response_bytes` | supported with the feature `http`; default 50 MiB |
 /// | `allowed_hosts` | supported with the feature `http` (glob patterns, as Extism); none: every request refused |
-/// | `timeout_ms` | supported: per call, checked at the engine's epoch ticks (an engine without them refuses it) |
+/// | `timeout_ms` | supported: per call, checked at the engine's epoch ticks (an engine without them refuses it); the engine's own `timeout`, when shorter, still bounds the call |
 /// | `wasm` from a URL, several modules | refused by [`PluginBuilder::build`](super::PluginBuilder::build): no fetching at build time, no module linking |
 /// | `allowed_paths` | refused when not empty: plugins get no filesystem |
 ///
@@ -74,7 +74,7 @@ pub struct Manifest {
 #[non_exhaustive]
 pub struct MemoryOptions {
     /// Extism memory plus the plugin's linear memory, in 64 KiB pages;
-    /// [`Manifest::DEFAULT_MAX_PAGES`] when `None`.
+    /// [`Manifest::DEFAULT_MAX_PAGES`] when `None`, at most [`Manifest::MAX_PAGES`] counted.
     #[serde(default)]
     pub max_pages: Option<u32>,
     /// The largest HTTP response body, in bytes; 50 MiB when `None` (feature `http`).
@@ -239,6 +239,18 @@ impl Manifest {
     /// together, when the manifest sets no `max_pages`: 64 MiB. Extism's own host has no
     /// bound by default; a server running many plugins needs one.
     pub const DEFAULT_MAX_PAGES: u32 = 1024;
+
+    /// The most pages `max_pages` counts: 65,536 (4 GiB), what a wasm32 memory can reach.
+    /// A larger `max_pages` bounds memory at this, so that a plugin cannot make the host
+    /// try to allocate more than a wasm32 plugin could ever use.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use async_wasm::extism::Manifest;
+    /// assert_eq!(u64::from(Manifest::MAX_PAGES) * 65536, 4 << 30);
+    /// ```
+    pub const MAX_PAGES: u32 = 65536;
 
     /// Bytes of vars a plugin may keep unless `max_var_bytes` says otherwise: 1 MiB, as
     /// Extism's host.

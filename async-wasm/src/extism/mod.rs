@@ -83,7 +83,9 @@
 //! next call on a fresh instance, or the next call of a [`Plugin`], works. Extism memory
 //! and the plugin's linear memory share one bound, `memory.max_pages`
 //! ([`Manifest::DEFAULT_MAX_PAGES`] unless set), so a plugin cannot grow either without
-//! bound; each call starts with empty Extism memory, as in Extism.
+//! bound; the host's bookkeeping of each Extism memory block (96 bytes) counts against it
+//! with the block's bytes, so that many tiny blocks cannot make the host hold more. Each
+//! call starts with empty Extism memory, as in Extism.
 //!
 //! # Errors as Extism reports them
 //!

@@ -10,7 +10,7 @@ use wasmtime::{
 };
 
 use super::convert::{FromExtism, ToExtism};
-use super::error::{DataSite, ExtismError};
+use super::error::{DataSite, ExtismError, Limit};
 use super::host_fn::private::{Erase, EraseLocal, Erased};
 use super::host_fn::{HostContext, HostFn, HostFnError, LocalHostFn};
 use super::manifest::Manifest;
@@ -300,8 +300,12 @@ impl PluginBuilder {
         let memory = &self.manifest.memory;
         let shared = Shared {
             config: Arc::new(self.manifest.config.clone()),
-            max_memory_bytes: u64::from(memory.max_pages.unwrap_or(Manifest::DEFAULT_MAX_PAGES))
-                * 65536,
+            max_memory_bytes: u64::from(
+                memory
+                    .max_pages
+                    .unwrap_or(Manifest::DEFAULT_MAX_PAGES)
+                    .min(Manifest::MAX_PAGES),
+            ) * 65536,
             max_var_bytes: memory
                 .max_var_bytes
                 .unwrap_or(Manifest::DEFAULT_MAX_VAR_BYTES),
@@ -351,6 +355,10 @@ fn link_host_fn(
             Box::new(async move {
                 let state = caller.data();
                 let mut args = Vec::with_capacity(params.len());
+                // The copies of one call together stay within the plugin's memory bound:
+                // the same large block passed as every parameter would otherwise cost the
+                // host that block's size once per parameter.
+                let mut copied = 0u64;
                 for param in params {
                     // The wasm type is i64 by construction; a handle is its bits.
                     let handle = param.unwrap_i64() as u64;
@@ -358,6 +366,16 @@ fn link_host_fn(
                         .memory
                         .block(handle)
                         .map_err(|v| ExtismError::kernel(&function, v))?;
+                    copied += bytes.len() as u64;
+                    let max = state.shared.max_memory_bytes;
+                    if copied > max {
+                        return Err(ExtismError::Limit {
+                            limit: Limit::Memory,
+                            requested: copied,
+                            max,
+                        }
+                        .into());
+                    }
                     args.push(bytes.to_vec());
                 }
                 let cx = HostContext::new(state.id, Arc::clone(&state.shared.config));
@@ -665,13 +683,16 @@ impl Plugin {
         input: I,
     ) -> wasmtime::Result<O> {
         if self.stale {
-            let vars = std::mem::take(&mut self.store.data_mut().vars);
-            let id = self.store.data().id;
-            let (mut store, instance) = self.compiled.instantiate_with(vars).await?;
-            store.data_mut().id = id;
-            self.store = store;
-            self.instance = instance;
+            // The old instance goes before the fresh one is made: on an engine at its bound
+            // of instances, the fresh one needs the old one's slot. The vars and id move to
+            // the new store first, so that a failed or cancelled instantiation keeps them
+            // (and leaves the plugin stale, to try again at the next call).
+            let old = self.store.data_mut();
+            let mut state = self.compiled.new_state(std::mem::take(&mut old.vars));
+            state.id = old.id;
+            self.store = self.compiled.inner.engine.store(state);
             self.exports.clear();
+            self.instance = self.compiled.instantiate_in(&mut self.store).await?;
             self.stale = false;
         }
         if self.compiled.inner.shared.timeout.is_none() {
@@ -846,7 +867,7 @@ async fn run<I: ToExtism, O: FromExtism>(
         }
     };
     if let Some(timeout) = compiled.shared.timeout {
-        set_deadline(store, timeout);
+        set_deadline(store, timeout, compiled.engine.timeout());
     }
     let result = match func {
         Export::Code(typed) => typed.call_async(&mut *store, ()).await,
@@ -922,13 +943,20 @@ fn surface(state: &mut PluginState, err: wasmtime::Error) -> wasmtime::Error {
 }
 
 /// Gives this call `timeout` from now, checked at every epoch tick (which also yields to
-/// the executor, as an engine with yields does).
-fn set_deadline(store: &mut Store<PluginState>, timeout: Duration) {
-    let deadline = Instant::now() + timeout;
+/// the executor, as an engine with yields does). The callback replaces the engine's on the
+/// store, so the engine's own timeout, when shorter, is enforced here too: a manifest's
+/// `timeout_ms` never lets a call run past the engine's bound.
+fn set_deadline(store: &mut Store<PluginState>, timeout: Duration, engine: Option<Duration>) {
+    let engine = engine.filter(|&engine| engine < timeout);
+    let deadline = Instant::now() + engine.unwrap_or(timeout);
     store.data_mut().deadline = Some(deadline);
     store.epoch_deadline_callback(move |_| {
         if Instant::now() >= deadline {
-            return Err(ExtismError::Timeout { timeout }.into());
+            return Err(match engine {
+                // Typed as the engine's timeout is elsewhere; `surface` adds ours on top.
+                Some(engine) => DeadlineExceeded::new(engine).into(),
+                None => ExtismError::Timeout { timeout }.into(),
+            });
         }
         Ok(UpdateDeadline::Yield(1))
     });

@@ -159,21 +159,17 @@ pub(crate) fn add_to_linker(linker: &mut Linker<PluginState>) -> wasmtime::Resul
     linker.func_wrap(ENV, "var_get", var_get)?;
     linker.func_wrap(ENV, "var_set", var_set)?;
     linker.func_wrap(ENV, "get_log_level", get_log_level)?;
-    linker.func_wrap(ENV, "log_trace", |cx: Cx<'_>, m: u64| {
-        log(cx, Level::TRACE, "log_trace", m)
-    })?;
-    linker.func_wrap(ENV, "log_debug", |cx: Cx<'_>, m: u64| {
-        log(cx, Level::DEBUG, "log_debug", m)
-    })?;
-    linker.func_wrap(ENV, "log_info", |cx: Cx<'_>, m: u64| {
-        log(cx, Level::INFO, "log_info", m)
-    })?;
-    linker.func_wrap(ENV, "log_warn", |cx: Cx<'_>, m: u64| {
-        log(cx, Level::WARN, "log_warn", m)
-    })?;
-    linker.func_wrap(ENV, "log_error", |cx: Cx<'_>, m: u64| {
-        log(cx, Level::ERROR, "log_error", m)
-    })?;
+    for (function, level) in [
+        ("log_trace", Level::TRACE),
+        ("log_debug", Level::DEBUG),
+        ("log_info", Level::INFO),
+        ("log_warn", Level::WARN),
+        ("log_error", Level::ERROR),
+    ] {
+        linker.func_wrap(ENV, function, move |cx: Cx<'_>, m: u64| {
+            log(cx, level, function, m)
+        })?;
+    }
     #[cfg(feature = "http")]
     super::http::add_to_linker(linker)?;
     #[cfg(not(feature = "http"))]

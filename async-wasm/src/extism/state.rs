@@ -86,7 +86,7 @@ impl wasmtime::ResourceLimiter for PluginState {
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
         let linear = self.linear_bytes + (desired.saturating_sub(current)) as u64;
-        let total = linear.saturating_add(self.memory.len());
+        let total = linear.saturating_add(self.memory.charged());
         let max = self.shared.max_memory_bytes;
         if total > max {
             // An error, not `Ok(false)`: the plugin's allocator would turn a failed

@@ -20,7 +20,7 @@ use async_wasm::extism::{CompiledPlugin, ExtismError, Manifest};
 use async_wasm::prelude::*;
 use async_wasm::{Allocation, DeadlineExceeded, MIN_HOST_STACK};
 use examples::{rss, run_self_captured, thousands};
-use wasmtime::{Instance, Linker, Module, Store};
+use wasmtime::{Instance, InstancePre, Linker, Module, Store};
 
 /// An attack: its name (`--attack NAME`), what it does, and the bound on the host's peak
 /// memory growth while it runs, in MiB.
@@ -59,6 +59,11 @@ const ATTACKS: &[Attack] = &[
     Attack {
         name: "extism-alloc-loop",
         what: "an Extism plugin allocating 64 KiB blocks forever (memory.max_pages 1024)",
+        bound_mib: 96,
+    },
+    Attack {
+        name: "extism-tiny-blocks",
+        what: "an Extism plugin allocating 1-byte blocks forever (memory.max_pages 1024)",
         bound_mib: 96,
     },
     Attack {
@@ -155,7 +160,8 @@ async fn run(name: &str) -> wasmtime::Result<(u64, String)> {
         "reentrant-stackpool" => reentrant(&mut measure, Allocation::StackPool).await?,
         "deep-json" => deep_json(&mut measure).await?,
         "spin" => spin(&mut measure).await?,
-        "extism-alloc-loop" => extism_alloc_loop(&mut measure).await?,
+        "extism-alloc-loop" => extism_alloc_loop(&mut measure, 65536).await?,
+        "extism-tiny-blocks" => extism_alloc_loop(&mut measure, 1).await?,
         "extism-pdk-hostile" => extism_pdk_hostile(&mut measure).await?,
         other => wasmtime::bail!("no attack named {other}"),
     };
@@ -200,6 +206,27 @@ async fn call0<T: Send, R: wasmtime::WasmResults + Sync + 'static>(
     f.get_async().get0::<R>(&*store)?.call(&mut *store).await
 }
 
+/// The attack as each guest here makes it: its export `attack` on an instance of `pre`
+/// (`measure` starting just before the call), then the next request, `fine`, on a fresh
+/// store. Returns the attack's error and the next request's answer.
+async fn attack_then_next<R: wasmtime::WasmResults + Sync + 'static>(
+    measure: &mut Measure,
+    engine: &AsyncEngine,
+    pre: &InstancePre<()>,
+    must_fail: &str,
+) -> wasmtime::Result<(wasmtime::Error, R)> {
+    let mut store = engine.store(());
+    let instance = pre.instantiate_async(&mut store).await?;
+    measure.attack_starts();
+    let Err(err) = call0::<_, R>(&mut store, instance, "attack").await else {
+        panic!("{must_fail}");
+    };
+    let mut fresh = engine.store(());
+    let instance = pre.instantiate_async(&mut fresh).await?;
+    let next = call0::<_, R>(&mut fresh, instance, "fine").await?;
+    Ok((err, next))
+}
+
 #[async_host]
 async fn seven(a: String, b: String, c: String, d: String, e: String, f: String, g: String) -> i32 {
     [a, b, c, d, e, f, g].iter().map(String::len).sum::<usize>() as i32
@@ -229,19 +256,13 @@ async fn gib_parameters(measure: &mut Measure) -> wasmtime::Result<String> {
                 (i32.const 0) (i32.const 7))))"#,
     )?;
     let pre = linker.instantiate_pre(&module)?;
-    let mut store = engine.store(());
-    let instance = pre.instantiate_async(&mut store).await?;
-    measure.attack_starts();
-    let err = call0::<_, i32>(&mut store, instance, "attack")
-        .await
-        .expect_err("the attack must fail");
+    let (err, next) =
+        attack_then_next::<i32>(measure, &engine, &pre, "the attack must fail").await?;
     let kind = data_kind(&err)?;
     let DataErrorKind::TooLarge { .. } = kind else {
         wasmtime::bail!("unexpected: {err:#}");
     };
-    let mut fresh = engine.store(());
-    let instance = pre.instantiate_async(&mut fresh).await?;
-    assert_eq!(call0::<_, i32>(&mut fresh, instance, "fine").await?, 28);
+    assert_eq!(next, 28);
     Ok(format!("DataErrorKind::TooLarge; next request ok ({kind})"))
 }
 
@@ -270,18 +291,11 @@ async fn reentrant(measure: &mut Measure, allocation: Allocation) -> wasmtime::R
             (call $echo (i32.const 0) (i32.const 4))))"#,
     )?;
     let pre = linker.instantiate_pre(&module)?;
-    let mut store = engine.store(());
-    let instance = pre.instantiate_async(&mut store).await?;
-    measure.attack_starts();
-    let err = call0::<_, i64>(&mut store, instance, "attack")
-        .await
-        .expect_err("the attack must fail");
+    let (err, answer) =
+        attack_then_next::<i64>(measure, &engine, &pre, "the attack must fail").await?;
     let DataErrorKind::Reentrant { .. } = data_kind(&err)? else {
         wasmtime::bail!("unexpected: {err:#}");
     };
-    let mut fresh = engine.store(());
-    let instance = pre.instantiate_async(&mut fresh).await?;
-    let answer = call0::<_, i64>(&mut fresh, instance, "fine").await?;
     assert_eq!(answer >> 32, 4, "a 4-byte echo");
     Ok("DataErrorKind::Reentrant; next request ok".into())
 }
@@ -396,22 +410,17 @@ async fn spin(measure: &mut Measure) -> wasmtime::Result<String> {
         (func (export "fine") (result i32) (i32.const 7)))"#,
     )?;
     let pre = linker.instantiate_pre(&module)?;
-    let mut store = engine.store(());
-    let instance = pre.instantiate_async(&mut store).await?;
-    measure.attack_starts();
-    let err = call0::<_, i32>(&mut store, instance, "attack")
-        .await
-        .expect_err("a spinning guest must be stopped");
+    let (err, next) =
+        attack_then_next::<i32>(measure, &engine, &pre, "a spinning guest must be stopped").await?;
     if err.downcast_ref::<DeadlineExceeded>().is_none() {
         wasmtime::bail!("unexpected: {err:#}");
     }
-    let mut fresh = engine.store(());
-    let instance = pre.instantiate_async(&mut fresh).await?;
-    assert_eq!(call0::<_, i32>(&mut fresh, instance, "fine").await?, 7);
+    assert_eq!(next, 7);
     Ok("DeadlineExceeded after 100 ms; next request ok".into())
 }
 
-async fn extism_alloc_loop(measure: &mut Measure) -> wasmtime::Result<String> {
+/// A plugin allocating blocks of `block` bytes until it is refused.
+async fn extism_alloc_loop(measure: &mut Measure, block: u64) -> wasmtime::Result<String> {
     let engine = AsyncEngine::builder().max_stores(4).build()?;
     let wat = r#"(module
         (import "extism:host/env" "alloc" (func $alloc (param i64) (result i64)))
@@ -419,15 +428,17 @@ async fn extism_alloc_loop(measure: &mut Measure) -> wasmtime::Result<String> {
         (import "extism:host/env" "output_set" (func $output_set (param i64 i64)))
         (func (export "attack") (result i32) (local $block i64)
             (loop $more
-                (local.set $block (call $alloc (i64.const 65536)))
+                (local.set $block (call $alloc (i64.const BLOCK)))
                 ;; touch the last byte, so the host's pages are real
-                (call $store (i64.add (local.get $block) (i64.const 65535)) (i32.const 1))
+                (call $store (i64.add (local.get $block) (i64.const LAST)) (i32.const 1))
                 (br $more))
             (i32.const 0))
         (func (export "fine") (result i32)
             (call $output_set (call $alloc (i64.const 2)) (i64.const 2))
-            (i32.const 0)))"#;
-    let plugin = CompiledPlugin::builder(Manifest::new([wat.as_bytes()])).build(&engine)?;
+            (i32.const 0)))"#
+        .replace("BLOCK", &block.to_string())
+        .replace("LAST", &(block - 1).to_string());
+    let plugin = CompiledPlugin::builder(Manifest::new([wat.into_bytes()])).build(&engine)?;
     measure.attack_starts();
     let err = plugin
         .call::<_, Vec<u8>>("attack", "")

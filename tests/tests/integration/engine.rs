@@ -421,6 +421,21 @@ async fn the_clock_outlives_the_engine_handle_while_stores_live() -> wasmtime::R
     Ok(())
 }
 
+/// A store's data: the gate its guest's one `wait` waits for.
+type Gate = Option<tokio::sync::oneshot::Receiver<()>>;
+
+/// A linker with `env.wait`, pending until the test opens the store's gate.
+fn gated_linker(engine: &AsyncEngine) -> wasmtime::Result<Linker<Gate>> {
+    let mut linker = Linker::new(engine.engine());
+    linker.func_wrap_async0("env", "wait", |mut caller: Caller<'_, Gate>| {
+        let gate = caller.data_mut().take();
+        Box::new(async move {
+            gate.expect("one wait per store").await.expect("opened");
+        })
+    })?;
+    Ok(linker)
+}
+
 /// A store whose host function handed data to the guest holds a second stack (the nested
 /// call into the guest's allocator) until its call ends: `max_stores` counts two stacks
 /// per store, so two such stores suspended at once fit `max_stores(2)`.
@@ -434,18 +449,8 @@ async fn max_stores_makes_room_for_the_allocator_stack() -> wasmtime::Result<()>
         .allocation(Allocation::StackPool)
         .max_stores(2)
         .build()?;
-    let mut linker = Linker::new(engine.engine());
+    let mut linker = gated_linker(&engine)?;
     linker.func_wrap_host("env", "greet", greet)?;
-    linker.func_wrap_async0(
-        "env",
-        "wait",
-        |mut caller: Caller<'_, Option<tokio::sync::oneshot::Receiver<()>>>| {
-            let gate = caller.data_mut().take();
-            Box::new(async move {
-                gate.expect("one wait per store").await.expect("opened");
-            })
-        },
-    )?;
     let module = Module::new(
         engine.engine(),
         r#"(module
@@ -494,17 +499,7 @@ async fn the_timeout_is_noticed_when_the_guest_runs_again() -> wasmtime::Result<
     let engine = AsyncEngine::builder()
         .timeout(Duration::from_millis(20))
         .build()?;
-    let mut linker = Linker::new(engine.engine());
-    linker.func_wrap_async0(
-        "env",
-        "wait",
-        |mut caller: Caller<'_, Option<tokio::sync::oneshot::Receiver<()>>>| {
-            let gate = caller.data_mut().take();
-            Box::new(async move {
-                gate.expect("one wait").await.expect("opened");
-            })
-        },
-    )?;
+    let linker = gated_linker(&engine)?;
     let module = Module::new(
         engine.engine(),
         r#"(module

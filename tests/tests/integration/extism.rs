@@ -528,29 +528,51 @@ fn timeout_ms_stops_a_spinning_plugin() {
     });
 }
 
+/// The engine's timeout bounds each call and is typed (the engine's `DeadlineExceeded`
+/// under `ExtismError::Timeout`), also when the manifest's `timeout_ms` is longer. Fails
+/// with the longer `timeout_ms` when the manifest's deadline replaces the engine's (the
+/// call then spins for the manifest's 5 s).
 #[test]
 fn the_engines_timeout_is_per_call_and_typed() {
     let engine = AsyncEngine::builder()
         .timeout(Duration::from_millis(30))
         .build()
         .unwrap();
-    let plugin = compiled(&engine, basic_manifest());
-    futures::executor::block_on(async {
-        let mut session = plugin.instantiate().await.unwrap();
-        let err = session.call::<_, String>("spin", "").await.unwrap_err();
-        assert_eq!(
-            extism_error(&err),
-            &ExtismError::Timeout {
-                timeout: Duration::from_millis(30)
-            }
-        );
-        // Each call of a long-lived plugin gets the engine's whole timeout again.
-        std::thread::sleep(Duration::from_millis(40));
-        assert_eq!(
-            session.call::<_, String>("echo", "next").await.unwrap(),
-            "next"
-        );
-    });
+    for manifest in [
+        basic_manifest(),
+        basic_manifest().with_timeout(Duration::from_secs(5)),
+    ] {
+        let plugin = compiled(&engine, manifest);
+        futures::executor::block_on(async {
+            let err = plugin.call::<_, String>("spin", "").await.unwrap_err();
+            assert_eq!(
+                extism_error(&err),
+                &ExtismError::Timeout {
+                    timeout: Duration::from_millis(30)
+                }
+            );
+            let deadline = err.downcast_ref::<async_wasm::DeadlineExceeded>();
+            assert_eq!(
+                deadline.map(|d| d.timeout()),
+                Some(Duration::from_millis(30))
+            );
+
+            let mut session = plugin.instantiate().await.unwrap();
+            let err = session.call::<_, String>("spin", "").await.unwrap_err();
+            assert_eq!(
+                extism_error(&err),
+                &ExtismError::Timeout {
+                    timeout: Duration::from_millis(30)
+                }
+            );
+            // Each call of a long-lived plugin gets the engine's whole timeout again.
+            std::thread::sleep(Duration::from_millis(40));
+            assert_eq!(
+                session.call::<_, String>("echo", "next").await.unwrap(),
+                "next"
+            );
+        });
+    }
 }
 
 /// The shapes a server needs: a compiled plugin shared across tasks and threads, and a
@@ -677,5 +699,38 @@ fn logs_and_http() {
     let plugin = compiled(&engine(), basic_manifest());
     futures::executor::block_on(async {
         assert_eq!(plugin.call::<_, String>("log", "").await.unwrap(), "");
+    });
+}
+
+/// A long-lived plugin whose call failed gets its fresh instance in the slot of the old
+/// one, with its vars: on an engine with one instance slot, the next call succeeds. Fails
+/// when the fresh instance is made while the old one still holds the slot (every later
+/// call then fails at the pool's bound, and the vars are lost at the first).
+#[test]
+fn a_failed_call_recovers_on_an_engine_with_one_slot() {
+    let engine = AsyncEngine::builder().max_stores(1).build().unwrap();
+    let plugin = PluginBuilder::new(basic_manifest())
+        .host_fn("shout", |text: String| async move {
+            match text.as_str() {
+                "fail" => Err(std::io::Error::other("refused")),
+                _ => Ok(text.to_uppercase()),
+            }
+        })
+        .build(&engine)
+        .unwrap();
+    futures::executor::block_on(async {
+        let mut session = plugin.instantiate().await.unwrap();
+        assert_eq!(session.call::<_, u64>("vars", "").await.unwrap(), 1);
+        let err = session
+            .call::<_, String>("shout", "fail")
+            .await
+            .unwrap_err();
+        assert!(err.downcast_ref::<std::io::Error>().is_some(), "{err:?}");
+        assert_eq!(session.var("n"), Some(&1u64.to_le_bytes()[..]));
+        assert_eq!(session.call::<_, u64>("vars", "").await.unwrap(), 2);
+        assert_eq!(
+            session.call::<_, String>("shout", "ok").await.unwrap(),
+            "OK"
+        );
     });
 }

@@ -354,3 +354,82 @@ fn http_is_refused_and_bad_requests_are_typed() {
         assert_eq!(next, "next");
     });
 }
+
+/// The same large block passed as both parameters of a host function: the copies of one
+/// call together stay within the plugin's memory bound (1 MiB here), and the next call
+/// works. Fails without the bound (the host copies the block twice and the call succeeds).
+#[test]
+fn one_block_passed_as_every_parameter_is_copied_within_the_bound() {
+    let wat = plugin(
+        r#"(import "extism:host/user" "pair" (func $pair (param i64 i64) (result i64)))"#,
+        "",
+        r#"
+    (func (export "twice") (result i32) (local $h i64)
+        (local.set $h (call $alloc (call $input_load_u64 (i64.const 0))))
+        (call $out (call $pair (local.get $h) (local.get $h)))
+        (i32.const 0))"#,
+    );
+    let engine = AsyncEngine::builder().max_stores(4).build().unwrap();
+    let plugin = PluginBuilder::new(Manifest::new([wat.into_bytes()]).with_memory_max(16))
+        .host_fn("pair", |a: Vec<u8>, b: Vec<u8>| async move {
+            (a.len() + b.len()) as i64
+        })
+        .build(&engine)
+        .unwrap();
+    futures::executor::block_on(async {
+        let size = |n: u64| n.to_le_bytes().to_vec();
+        let err = plugin
+            .call::<_, i64>("twice", size(600_000))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err.downcast_ref::<ExtismError>(),
+            Some(&ExtismError::Limit {
+                limit: Limit::Memory,
+                requested: 1_200_000,
+                max: 16 * 65536,
+            }),
+            "{err:?}"
+        );
+        let both: i64 = plugin.call("twice", size(400_000)).await.unwrap();
+        assert_eq!(both, 800_000);
+    });
+}
+
+/// A manifest's `max_pages` past what a wasm32 memory can have (65,536 pages) bounds
+/// memory at 4 GiB: under `max_pages = u32::MAX`, a plugin's `alloc` of 64 TiB fails with
+/// `ExtismError::Limit`, and the next call works. Fails without the clamp: the host's
+/// allocation for the block fails and aborts the process.
+#[test]
+fn max_pages_past_a_wasm32_memory_bounds_memory_at_4_gib() {
+    let wat = plugin(
+        "",
+        "",
+        r#"
+    (func (export "alloc_64_tib") (result i32)
+        (drop (call $alloc (i64.const 0x400000000000))) (i32.const 0))"#,
+    );
+    let engine = AsyncEngine::builder().max_stores(4).build().unwrap();
+    let plugin = PluginBuilder::new(Manifest::new([wat.into_bytes()]).with_memory_max(u32::MAX))
+        .build(&engine)
+        .unwrap();
+    futures::executor::block_on(async {
+        let err = plugin
+            .call::<_, Vec<u8>>("alloc_64_tib", "")
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(
+                err.downcast_ref::<ExtismError>(),
+                Some(ExtismError::Limit {
+                    limit: Limit::Memory,
+                    max: 0x1_0000_0000,
+                    ..
+                })
+            ),
+            "{err:?}"
+        );
+        let out: String = plugin.call("echo", "next").await.unwrap();
+        assert_eq!(out, "next");
+    });
+}

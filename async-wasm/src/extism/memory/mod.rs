@@ -19,6 +19,12 @@ const SPLIT: u64 = 128;
 /// Memory kept after a [`reset`](ExtismMemory::reset): a call's usual input and output.
 const KEEP_AFTER_RESET: usize = 64 << 10;
 
+/// What the host's bookkeeping of one block costs, charged against the bound with the
+/// block's bytes: its entries in `blocks` and, while it is free, in `free` (67 and 85 bytes
+/// a block, measured), so that a plugin allocating one-byte blocks cannot make the host
+/// hold many times its memory bound in entries.
+pub(crate) const BLOCK_COST: u64 = 96;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Block {
     /// Bytes the block spans.
@@ -67,6 +73,11 @@ impl ExtismMemory {
         self.bytes.len() as u64
     }
 
+    /// What the bound is charged with: the bytes, and [`BLOCK_COST`] for each block.
+    pub(crate) fn charged(&self) -> u64 {
+        self.len() + self.blocks.len() as u64 * BLOCK_COST
+    }
+
     /// Changes the bound (the linear memory shares one budget with this).
     pub(crate) fn set_max_bytes(&mut self, max_bytes: u64) {
         self.max_bytes = max_bytes;
@@ -95,14 +106,15 @@ impl ExtismMemory {
 
     /// `alloc(n)`: a block of `n` bytes (0 for `n == 0`, as Extism answers).
     ///
-    /// A freed block that fits is reused first; its bytes are whatever they were.
+    /// A freed block that fits is reused first; its bytes are whatever they were. It is
+    /// split when the rest is large and the bound has room for one more block.
     pub(crate) fn alloc(&mut self, n: u64) -> Result<u64, AllocError> {
         if n == 0 {
             return Ok(0);
         }
         if let Some(&(size, start)) = self.free.range((n, 0)..).next() {
             self.free.remove(&(size, start));
-            if size - n >= SPLIT {
+            if size - n >= SPLIT && self.charged() + BLOCK_COST <= self.max_bytes {
                 let rest = start + n;
                 self.blocks.insert(
                     rest,
@@ -134,12 +146,23 @@ impl ExtismMemory {
             return Ok(start);
         }
         let len = self.len();
-        if n > self.max_bytes.saturating_sub(len) {
-            return Err(AllocError {
-                requested: n,
-                in_use: len,
-                max: self.max_bytes,
-            });
+        // The new block's bookkeeping counts as in use.
+        let in_use = self.charged() + BLOCK_COST;
+        let refused = AllocError {
+            requested: n,
+            in_use,
+            max: self.max_bytes,
+        };
+        if n > self.max_bytes.saturating_sub(in_use) {
+            return Err(refused);
+        }
+        // Within the bound, the host may still be unable to get the memory: an error for
+        // the call, where `resize` would abort the process.
+        let Ok(n_usize) = usize::try_from(n) else {
+            return Err(refused);
+        };
+        if self.bytes.try_reserve(n_usize).is_err() {
+            return Err(refused);
         }
         let start = BASE + len;
         self.bytes.resize((len + n) as usize, 0);
@@ -240,9 +263,14 @@ impl ExtismMemory {
 
     pub(crate) fn load_u64(&mut self, addr: u64) -> Result<u64, Violation> {
         let at = self.index(addr, 8)?;
+        Ok(self.u64_at(at))
+    }
+
+    /// The little-endian `u64` at index `at` of `bytes`, which a check has found in a block.
+    fn u64_at(&self, at: usize) -> u64 {
         let mut word = [0; 8];
         word.copy_from_slice(&self.bytes[at..at + 8]);
-        Ok(u64::from_le_bytes(word))
+        u64::from_le_bytes(word)
     }
 
     pub(crate) fn store_u8(&mut self, addr: u64, value: u8) -> Result<(), Violation> {
@@ -317,9 +345,7 @@ impl ExtismMemory {
 
     pub(crate) fn input_load_u64(&mut self, offset: u64) -> Result<u64, Violation> {
         let at = self.input_index(offset, 8)?;
-        let mut word = [0; 8];
-        word.copy_from_slice(&self.bytes[at..at + 8]);
-        Ok(u64::from_le_bytes(word))
+        Ok(self.u64_at(at))
     }
 
     /// `output_set(addr, len)`: the range must lie in one active block (or be empty).
@@ -345,10 +371,12 @@ impl ExtismMemory {
     }
 }
 
-/// Extism memory is full: `requested` more bytes would pass `max`.
+/// Extism memory is full: `requested` more bytes would pass `max` (or, within it, the host
+/// could not allocate them).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct AllocError {
     pub requested: u64,
+    /// What the bound is charged with, the new block's [`BLOCK_COST`] included.
     pub in_use: u64,
     pub max: u64,
 }

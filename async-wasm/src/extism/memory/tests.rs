@@ -64,14 +64,55 @@ fn alloc_is_bounded() {
         m.alloc(1 << 63),
         Err(AllocError {
             requested: 1 << 63,
-            in_use: 0,
+            in_use: BLOCK_COST,
             max: 1000
         })
     );
     m.alloc(600).unwrap();
-    assert!(m.alloc(401).is_err());
-    assert!(m.alloc(400).is_ok());
+    // Each block's bookkeeping is charged with its bytes.
+    let room = 1000 - 600 - 2 * BLOCK_COST;
+    assert!(m.alloc(room + 1).is_err());
+    assert!(m.alloc(room).is_ok());
+    assert_eq!(m.charged(), 1000);
     assert_eq!(m.max_bytes(), 1000);
+}
+
+/// A block within the bound that the host cannot allocate is refused, not an abort. Fails
+/// when the arena grows with `resize` alone (the test process aborts).
+#[test]
+fn a_block_the_host_cannot_allocate_is_refused() {
+    let mut m = ExtismMemory::new(1 << 62);
+    assert_eq!(
+        m.alloc(1 << 61),
+        Err(AllocError {
+            requested: 1 << 61,
+            in_use: BLOCK_COST,
+            max: 1 << 62
+        })
+    );
+    assert!(m.alloc(8).is_ok(), "the arena goes on");
+}
+
+/// A plugin allocating one-byte blocks until refused: the host's entries for them stay
+/// within the bound too. Fails without the blocks' bookkeeping charged (a million blocks,
+/// 32 MiB of entries at the least, for a 1 MiB bound).
+#[test]
+fn tiny_blocks_keep_the_hosts_bookkeeping_within_the_bound() {
+    const MAX: u64 = 1 << 20;
+    let mut m = ExtismMemory::new(MAX);
+    let mut blocks = 0u64;
+    while m.alloc(1).is_ok() {
+        blocks += 1;
+    }
+    let entry = std::mem::size_of::<(u64, Block)>() as u64;
+    assert!(blocks * entry + m.len() <= MAX, "{blocks} blocks");
+    // Freed and reused without a split past the bound.
+    let handles: Vec<u64> = m.blocks.keys().copied().step_by(2).collect();
+    for h in handles {
+        m.free(h);
+    }
+    while m.alloc(1).is_ok() {}
+    assert!(m.charged() <= MAX);
 }
 
 #[test]
@@ -192,7 +233,7 @@ proptest! {
                         let at = (h - BASE) as usize;
                         model.insert(h, m.bytes[at..at + n as usize].to_vec());
                     }
-                    Err(err) => prop_assert!(err.requested > MAX - m.len()),
+                    Err(err) => prop_assert!(err.requested > MAX - m.charged() - BLOCK_COST),
                 },
                 Op::Free(p) => {
                     let h = resolve(&model, p);
@@ -256,7 +297,7 @@ proptest! {
                     model.clear();
                 }
             }
-            prop_assert!(m.len() <= MAX);
+            prop_assert!(m.charged() <= MAX);
             // Every live block of the model is readable whole, with the model's bytes.
             for (&h, bytes) in &model {
                 prop_assert_eq!(m.block(h).unwrap(), &bytes[..]);
