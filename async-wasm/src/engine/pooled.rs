@@ -125,12 +125,19 @@ pub enum AcquireError {
 impl fmt::Display for AcquireError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            AcquireError::QueueFull { max_waiting } => write!(
-                f,
-                "every store slot of the AsyncEngine is taken and {max_waiting} requests \
-                 already wait for one (max_waiting): shed this request, or raise max_stores \
-                 or max_waiting"
-            ),
+            AcquireError::QueueFull { max_waiting } => {
+                let requests = if *max_waiting == 1 {
+                    "request"
+                } else {
+                    "requests"
+                };
+                write!(
+                    f,
+                    "every store slot of the AsyncEngine is taken and {max_waiting} {requests} \
+                     already wait for one (max_waiting): shed this request, or raise \
+                     max_stores or max_waiting"
+                )
+            }
             AcquireError::TimedOut { timeout } => write!(
                 f,
                 "no store slot of the AsyncEngine came free within {timeout:?} \

@@ -31,7 +31,12 @@
 //!             (i32.const 0)))"#;
 //!     let manifest = Manifest::new([wat.as_bytes()]).with_config_key("region", "eu");
 //!
-//!     let engine = AsyncEngine::builder().build()?;
+//!     // Plugins are strangers' code: bound each call's time in wasm, and make a busy one
+//!     // yield so that it cannot starve the tasks beside it (neither is on by default).
+//!     let engine = AsyncEngine::builder()
+//!         .timeout(std::time::Duration::from_secs(5))
+//!         .yield_every(std::time::Duration::from_millis(1))
+//!         .build()?;
 //!     let plugin = CompiledPlugin::builder(manifest).host_fn("kv_get", kv_get).build(&engine)?;
 //!
 //!     // A fresh instance per call, many at once...

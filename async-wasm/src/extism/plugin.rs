@@ -276,7 +276,19 @@ impl PluginBuilder {
             return Err(super::ManifestError::TimeoutNeedsTicks { timeout_ms }.into());
         }
         let bytes = self.manifest.module_bytes()?;
-        let module = super::module_cache::module(engine.engine(), &bytes)?;
+        let module = super::module_cache::module(engine.engine(), &bytes).map_err(|err| {
+            // Which plugin, on the first line; wasmtime's reason below it.
+            match self.manifest.wasm.as_slice() {
+                [super::Wasm::File { path, .. }] => {
+                    err.context(format!("cannot compile the plugin {}", path.display()))
+                }
+                _ => err.context("cannot compile the plugin's module"),
+            }
+        })?;
+        #[cfg(feature = "wasi")]
+        let wasi = self.wasi.is_some();
+        #[cfg(not(feature = "wasi"))]
+        let wasi = false;
         let mut linker = Linker::new(engine.engine());
         kernel::add_to_linker(&mut linker)?;
         services::add_to_linker(&mut linker)?;
@@ -292,7 +304,18 @@ impl PluginBuilder {
         for (namespace, name, erased) in self.functions {
             link_host_fn(&mut linker, &namespace, name, erased)?;
         }
-        let pre = linker.instantiate_pre(&module)?;
+        let pre = linker.instantiate_pre(&module).map_err(|err| {
+            let imports_wasi = module
+                .imports()
+                .any(|import| import.module() == "wasi_snapshot_preview1");
+            if imports_wasi && !wasi {
+                return err.context(
+                    "the plugin imports WASI (`wasi_snapshot_preview1`): give it WASI with \
+                     `PluginBuilder::wasi(true)` (cargo feature `wasi`)",
+                );
+            }
+            err
+        })?;
         let initialize = module
             .get_export("_initialize")
             .and_then(|ty| ty.func().cloned())

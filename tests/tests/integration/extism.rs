@@ -638,7 +638,39 @@ fn manifests_from_json_files_and_hashes() {
         Some(ManifestError::Unsupported { .. })
     ));
     assert!(Manifest::from_json(r#"{"wasm": [], "unknown": 1}"#).is_err());
+    // A file that is no module: the first line names it, wasmtime's reason follows.
+    let junk = dir.join("junk.wasm");
+    std::fs::write(&junk, [0xde, 0xad, 0xbe, 0xef]).unwrap();
+    let err = CompiledPlugin::builder(Manifest::new([Wasm::file(&junk)]))
+        .build(&engine)
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!("cannot compile the plugin {}", junk.display())
+    );
     std::fs::remove_dir_all(dir).ok();
+}
+
+/// A WASI build loaded without WASI: the error says how to give it WASI.
+#[test]
+fn a_wasi_plugin_without_wasi_says_what_to_enable() {
+    let wat = r#"(module
+        (import "wasi_snapshot_preview1" "fd_write"
+            (func (param i32 i32 i32 i32) (result i32)))
+        (func (export "run") (result i32) (i32.const 0)))"#;
+    let manifest = Manifest::new([wat.as_bytes()]);
+    let err = CompiledPlugin::builder(manifest.clone())
+        .build(&engine())
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("PluginBuilder::wasi(true)"),
+        "{err:#}"
+    );
+    assert!(format!("{err:#}").contains("fd_write"), "{err:#}");
+    CompiledPlugin::builder(manifest)
+        .wasi(true)
+        .build(&engine())
+        .unwrap();
 }
 
 /// sha256 through the same crate the runtime uses (wasmtime builds it).
