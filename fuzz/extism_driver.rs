@@ -8,8 +8,9 @@
 //! `extism:host/env` import (alloc, free, loads and stores, input, output, error, config,
 //! vars, logs, reset) or of a user host function, with operands that are the bytes' own
 //! (any handle, address or length) or, when the operation's flags say so, near the last
-//! handle it got. The bytes also choose the shape: a fresh instance per call, or a
-//! long-lived plugin called twice (vars kept, and a broken instance replaced).
+//! handle it got. The bytes also choose the shape (a fresh instance per call, or a
+//! long-lived plugin called twice: vars kept, and a broken instance replaced) and the
+//! plugin's memory limit, from two pages (one for its own memory) to 64 MiB.
 //!
 //! Checked: the host never panics; every failed call is an `ExtismError` whose first line
 //! is its own message; an output is within the plugin's memory limit; and the plugin
@@ -18,8 +19,8 @@
 use async_wasm::AsyncEngine;
 use async_wasm::extism::{CompiledPlugin, ExtismError, Manifest, PluginBuilder};
 
-/// The plugin's memory limit (`max_pages`): Extism memory and its own together.
-const MAX_PAGES: u32 = 8;
+/// The plugins' memory limits (`max_pages`): Extism memory and their own together.
+const MAX_PAGES: [u32; 4] = [2, 8, 64, 1024];
 
 const PLUGIN: &str = r#"(module
     (import "extism:host/env" "alloc" (func $alloc (param i64) (result i64)))
@@ -123,9 +124,9 @@ const PLUGIN: &str = r#"(module
         (call $output_set (call $input_offset) (call $input_length))
         (i32.const 0)))"#;
 
-/// A compiled interpreter plugin on an engine of its own.
+/// The interpreter plugin compiled once per memory limit, on an engine of its own.
 pub struct Driver {
-    plugin: CompiledPlugin,
+    plugins: Vec<CompiledPlugin>,
 }
 
 impl Default for Driver {
@@ -137,34 +138,41 @@ impl Default for Driver {
 impl Driver {
     pub fn new() -> Driver {
         let engine = AsyncEngine::builder().max_stores(4).build().unwrap();
-        let manifest = Manifest::new([PLUGIN.as_bytes()])
-            .with_memory_max(MAX_PAGES)
-            .with_max_var_bytes(1024)
-            .with_config_key("k", "v");
-        let plugin = PluginBuilder::new(manifest)
-            .host_fn("host_echo", |bytes: Vec<u8>| async move {
-                // Pending once, so that the call suspends in the middle of the program.
-                YieldOnce(false).await;
-                bytes
+        let plugins = MAX_PAGES
+            .iter()
+            .map(|&pages| {
+                let manifest = Manifest::new([PLUGIN.as_bytes()])
+                    .with_memory_max(pages)
+                    .with_max_var_bytes(1024)
+                    .with_config_key("k", "v");
+                PluginBuilder::new(manifest)
+                    .host_fn("host_echo", |bytes: Vec<u8>| async move {
+                        // Pending once, so that the call suspends mid-program.
+                        YieldOnce(false).await;
+                        bytes
+                    })
+                    .build(&engine)
+                    .unwrap()
             })
-            .build(&engine)
-            .unwrap();
-        Driver { plugin }
+            .collect();
+        Driver { plugins }
     }
 
-    /// Runs `input` as the interpreter's program: its first byte chooses the shape, the
-    /// rest is the program.
+    /// Runs `input` as the interpreter's program: its first byte chooses the shape and
+    /// the memory limit, the rest is the program.
     pub fn run(&self, input: &[u8]) {
         let (shape, program) = input.split_first().unwrap_or((&0, &[]));
+        let limit = usize::from(shape >> 1) % MAX_PAGES.len();
+        let (compiled, max_pages) = (&self.plugins[limit], MAX_PAGES[limit]);
         futures::executor::block_on(async {
             if shape & 1 == 0 {
-                check(self.plugin.call::<_, Vec<u8>>("run", program).await);
-                let after: String = self.plugin.call("echo", "after").await.unwrap();
+                check(compiled.call::<_, Vec<u8>>("run", program).await, max_pages);
+                let after: String = compiled.call("echo", "after").await.unwrap();
                 assert_eq!(after, "after");
             } else {
-                let mut plugin = self.plugin.instantiate().await.unwrap();
-                check(plugin.call::<_, Vec<u8>>("run", program).await);
-                check(plugin.call::<_, Vec<u8>>("run", program).await);
+                let mut plugin = compiled.instantiate().await.unwrap();
+                check(plugin.call::<_, Vec<u8>>("run", program).await, max_pages);
+                check(plugin.call::<_, Vec<u8>>("run", program).await, max_pages);
                 let after: String = plugin.call("echo", "after").await.unwrap();
                 assert_eq!(after, "after");
             }
@@ -172,9 +180,9 @@ impl Driver {
     }
 }
 
-fn check(result: wasmtime::Result<Vec<u8>>) {
+fn check(result: wasmtime::Result<Vec<u8>>, max_pages: u32) {
     match result {
-        Ok(output) => assert!(output.len() as u64 <= u64::from(MAX_PAGES) * 65536),
+        Ok(output) => assert!(output.len() as u64 <= u64::from(max_pages) * 65536),
         Err(err) => {
             let typed = err
                 .downcast_ref::<ExtismError>()
