@@ -10,7 +10,7 @@ use wasmtime::{
 };
 
 use super::convert::{FromExtism, ToExtism};
-use super::error::{DataSite, ExtismError, Limit};
+use super::error::{DataSite, ExtismError};
 use super::host_fn::private::{Erase, EraseLocal, Erased};
 use super::host_fn::{HostContext, HostFn, HostFnError, LocalHostFn};
 use super::manifest::Manifest;
@@ -390,14 +390,8 @@ fn link_host_fn(
                         .block(handle)
                         .map_err(|v| ExtismError::kernel(&function, v))?;
                     copied += bytes.len() as u64;
-                    let max = state.shared.max_memory_bytes;
-                    if copied > max {
-                        return Err(ExtismError::Limit {
-                            limit: Limit::Memory,
-                            requested: copied,
-                            max,
-                        }
-                        .into());
+                    if copied > state.shared.max_memory_bytes {
+                        return Err(state.over_memory(copied).into());
                     }
                     args.push(bytes.to_vec());
                 }

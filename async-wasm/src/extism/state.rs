@@ -67,12 +67,15 @@ impl PluginState {
 
     /// The error for Extism memory that is full.
     pub(crate) fn memory_full(&self, err: AllocError) -> ExtismError {
+        let requested = err.requested.saturating_add(err.in_use);
+        self.over_memory(requested.saturating_add(self.linear_bytes))
+    }
+
+    /// The error for `requested` bytes past the plugin's memory bound (`max_pages`).
+    pub(crate) fn over_memory(&self, requested: u64) -> ExtismError {
         ExtismError::Limit {
             limit: Limit::Memory,
-            requested: err
-                .requested
-                .saturating_add(err.in_use)
-                .saturating_add(self.linear_bytes),
+            requested,
             max: self.shared.max_memory_bytes,
         }
     }
@@ -91,12 +94,7 @@ impl wasmtime::ResourceLimiter for PluginState {
         if total > max {
             // An error, not `Ok(false)`: the plugin's allocator would turn a failed
             // `memory.grow` into an abort that says nothing.
-            return Err(ExtismError::Limit {
-                limit: Limit::Memory,
-                requested: total,
-                max,
-            }
-            .into());
+            return Err(self.over_memory(total).into());
         }
         self.linear_bytes = linear;
         self.memory.set_max_bytes(max - linear);
