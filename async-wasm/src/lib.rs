@@ -111,6 +111,8 @@
 
 #![deny(missing_docs)]
 
+#[cfg(all(test, unix))]
+mod child_test;
 pub mod data;
 mod engine;
 mod epoch;

@@ -119,17 +119,8 @@ mod tests {
     fn running_out_of_ids_aborts() {
         use std::os::unix::process::ExitStatusExt;
 
-        let output = std::process::Command::new(std::env::current_exe().unwrap())
-            .args([
-                "--exact",
-                "local::thread_id::tests::ask_past_the_last_id",
-                "--ignored",
-                "--nocapture",
-                "--test-threads=1",
-            ])
-            .env(CHILD, "1")
-            .output()
-            .unwrap();
+        let output =
+            crate::child_test::run_ignored("local::thread_id::tests::ask_past_the_last_id", CHILD);
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(stderr.contains("asking"), "the child ran: {stderr}");
         assert!(

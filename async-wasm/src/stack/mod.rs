@@ -402,17 +402,10 @@ mod tests {
     fn a_write_just_below_the_usable_memory_faults() {
         use std::os::unix::process::ExitStatusExt;
 
-        let output = std::process::Command::new(std::env::current_exe().unwrap())
-            .args([
-                "--exact",
-                "stack::tests::write_just_below_the_usable_memory",
-                "--ignored",
-                "--nocapture",
-                "--test-threads=1",
-            ])
-            .env(GUARD_CHILD, "1")
-            .output()
-            .unwrap();
+        let output = crate::child_test::run_ignored(
+            "stack::tests::write_just_below_the_usable_memory",
+            GUARD_CHILD,
+        );
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(stderr.contains("writing at"), "the child ran: {stderr}");
         assert!(
